@@ -1,1 +1,169 @@
-fn main() {}
+//! `raccordo`: the one command-line program. It only composes the crates; the work is in
+//! `gateway/` (and, later, `adapters/` and `conformance/`).
+
+use clap::{Parser, Subcommand};
+use raccordo_gateway::bench::{self, BenchOptions};
+use raccordo_gateway::store::audit;
+use raccordo_gateway::{Application, Config, Settings, telemetry, tls};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "raccordo",
+    version,
+    about = "Raccordo: the Regione Toscana interoperability gateway for social-inclusion services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway. With no configuration: data in ./raccordo-data, mTLS on 127.0.0.1:8443,
+    /// and a development PKI created on first start.
+    Serve {
+        /// A configuration file layered over the defaults (see deploy/raccordo.toml).
+        #[arg(long, env = "RACCORDO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Audit log tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Load generator: referrals over mTLS against an in-process gateway, with a bare mTLS echo
+    /// server as the baseline in the same run. Prints JSON.
+    Bench {
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        /// Measured seconds per phase.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Warm-up seconds per phase, not measured.
+        #[arg(long, default_value_t = 2)]
+        warmup: u64,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of a (stopped) gateway's data directory and report the first broken
+    /// link. Exit code 0: valid; 1: broken; 2: could not be read.
+    Verify {
+        #[arg(long, default_value = "./raccordo-data")]
+        data: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tls::install_default_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+        Command::Audit {
+            command: AuditCommand::Verify { data },
+        } => match audit::verify_data_dir(&data) {
+            Ok(report) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+                if report.valid {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("raccordo audit verify: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Bench {
+            connections,
+            seconds,
+            warmup,
+            out,
+        } => bench_command(
+            BenchOptions {
+                connections: connections.max(1),
+                duration: Duration::from_secs(seconds.max(1)),
+                warmup: Duration::from_secs(warmup),
+            },
+            out,
+        ),
+    }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+}
+
+fn serve(file: Option<PathBuf>) -> ExitCode {
+    let config = match Settings::load(file.as_deref()).and_then(Config::from_settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("raccordo serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = match telemetry::init(&config.telemetry) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("raccordo serve: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(async {
+            let listen = config.listen;
+            let data = config.data_dir.clone();
+            let app = Application::build(config).map_err(|e| e.to_string())?;
+            tracing::info!(address = %listen, port = app.port(), data_dir = %data.display(), "raccordo gateway listening (mTLS)");
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "gateway stopped");
+            eprintln!("raccordo serve: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_command(options: BenchOptions, out: Option<PathBuf>) -> ExitCode {
+    let scratch = std::env::temp_dir().join(format!("raccordo-bench-{}", std::process::id()));
+    let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(bench::run(options, &scratch))
+            .map_err(|e| e.to_string())
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    match result {
+        Ok(report) => {
+            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+            println!("{json}");
+            if let Some(out) = out
+                && let Err(e) = std::fs::write(&out, json + "\n")
+            {
+                eprintln!("raccordo bench: {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("raccordo bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

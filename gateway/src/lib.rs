@@ -1,1 +1,32 @@
+//! The Raccordo gateway: routes cross-territory referrals between ambiti over mutual TLS, keeps
+//! identities in an encrypted vault, acknowledges only what is durable, and audits every access
+//! in a hash chain. See ARCHITECTURE.md at the repository root for the map.
 
+pub mod api;
+pub mod bench;
+pub mod canonical;
+pub mod client;
+pub mod config;
+pub mod files;
+pub mod inbox;
+pub mod keys;
+pub mod lifecycle;
+pub mod metrics;
+pub mod overdue;
+pub mod pki;
+pub mod policy;
+pub mod problem;
+pub mod pseudonym;
+pub mod referrals;
+pub mod registry;
+pub mod secret;
+pub mod startup;
+pub mod state;
+pub mod store;
+pub mod structures;
+pub mod telemetry;
+pub mod tls;
+pub mod vault;
+
+pub use config::{Config, Settings};
+pub use startup::Application;

@@ -76,7 +76,11 @@ pub fn check_character(first15: &[u8]) -> u8 {
         .iter()
         .enumerate()
         .map(|(i, &b)| {
-            let index = if b.is_ascii_digit() { b - b'0' } else { b.wrapping_sub(b'A') } as usize;
+            let index = if b.is_ascii_digit() {
+                b - b'0'
+            } else {
+                b.wrapping_sub(b'A')
+            } as usize;
             if i % 2 == 0 {
                 ODD.get(index).copied().unwrap_or(0)
             } else {
@@ -95,7 +99,10 @@ mod tests {
     fn known_code_checks() {
         // The textbook example: Mario Rossi, born in Rome on 1 January 1980.
         assert_eq!(check("RSSMRA80A01H501U"), Ok(()));
-        assert_eq!(check("RSSMRA80A01H501V"), Err(CodiceFiscaleError::CheckCharacter));
+        assert_eq!(
+            check("RSSMRA80A01H501V"),
+            Err(CodiceFiscaleError::CheckCharacter)
+        );
         assert_eq!(check("RSSMRA80A01H50"), Err(CodiceFiscaleError::Length));
     }
 
@@ -107,7 +114,10 @@ mod tests {
         let omo = std::str::from_utf8(&omo).unwrap_or_default().to_owned();
         assert_eq!(check(&omo), Ok(()));
         assert_eq!(normalise(&omo), Ok("RSSMRA80A01H501U".to_owned()));
-        assert_eq!(normalise(" rssmra80a01h501u "), Ok("RSSMRA80A01H501U".to_owned()));
+        assert_eq!(
+            normalise(" rssmra80a01h501u "),
+            Ok("RSSMRA80A01H501U".to_owned())
+        );
     }
 
     #[test]

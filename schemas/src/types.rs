@@ -112,8 +112,13 @@ pub enum AnyRecipient {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Evidence {
-    Document { digest: String },
-    Oral { witnessed_by: String, language: String },
+    Document {
+        digest: String,
+    },
+    Oral {
+        witnessed_by: String,
+        language: String,
+    },
 }
 
 /// Consent, or another legal basis from the policy table.

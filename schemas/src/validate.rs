@@ -31,7 +31,10 @@ pub const DOCUMENTS: &[(&str, &str)] = &[
     ("referral", include_str!("../json/referral.schema.json")),
     ("episode", include_str!("../json/episode.schema.json")),
     ("structure", include_str!("../json/structure.schema.json")),
-    ("distribution", include_str!("../json/distribution.schema.json")),
+    (
+        "distribution",
+        include_str!("../json/distribution.schema.json"),
+    ),
 ];
 
 impl Entity {
@@ -184,14 +187,19 @@ fn semantic_rules(entity: Entity, instance: &Value, out: &mut Vec<SchemaViolatio
             if let (Some(start), Some(end)) = (instance["start"].as_str(), instance["end"].as_str())
                 && end < start
             {
-                out.push(violation("/end", "x-date-order", "end must not precede start"));
+                out.push(violation(
+                    "/end",
+                    "x-date-order",
+                    "end must not precede start",
+                ));
             }
         }
         Entity::Structure => {
             let capacity = &instance["capacity"];
-            if let (Some(places), Some(free)) =
-                (capacity["places"].as_u64(), capacity["free_places"].as_u64())
-                && free > places
+            if let (Some(places), Some(free)) = (
+                capacity["places"].as_u64(),
+                capacity["free_places"].as_u64(),
+            ) && free > places
             {
                 out.push(violation(
                     "/capacity/free_places",
@@ -216,9 +224,10 @@ fn person_rules(person: &Value, at: &str, out: &mut Vec<SchemaViolation>) {
 }
 
 fn consent_rules(consent: &Value, at: &str, out: &mut Vec<SchemaViolation>) {
-    if let (Some(from), Some(until)) =
-        (consent["valid_from"].as_str(), consent["valid_until"].as_str())
-        && until < from
+    if let (Some(from), Some(until)) = (
+        consent["valid_from"].as_str(),
+        consent["valid_until"].as_str(),
+    ) && until < from
     {
         out.push(violation(
             &format!("{at}/valid_until"),

@@ -8,7 +8,12 @@ fn every_code_list_parses_with_labels_and_source() {
         assert!(!list.source.is_empty(), "{} has no source", list.id);
         let mut seen = HashSet::new();
         for code in &list.codes {
-            assert!(seen.insert(&code.code), "{}: duplicate {}", list.id, code.code);
+            assert!(
+                seen.insert(&code.code),
+                "{}: duplicate {}",
+                list.id,
+                code.code
+            );
             assert!(!code.label_it.is_empty() && !code.label_en.is_empty());
         }
     }

@@ -1,0 +1,276 @@
+//! HTTP routes of API v1. Handlers are thin: they authenticate the caller from its
+//! certificate, read the clock once, call the core, wait for durability, and answer.
+
+use crate::inbox;
+use crate::problem::ApiError;
+use crate::referrals;
+use crate::registry::Party;
+use crate::state::AppState;
+use crate::structures;
+use crate::tls::PeerFingerprint;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde_json::json;
+use std::future::{Ready, ready};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+pub type State = web::Data<AppState>;
+
+/// The OpenAPI 3.1 description of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Every route: method, path template, handler. The OpenAPI document is checked against it.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/v1/referrals", web::post().to(create_referral))
+        .route("/v1/referrals/{id}", web::get().to(get_referral))
+        .route("/v1/referrals/{id}/status", web::post().to(change_status))
+        .route("/v1/referrals/{id}/history", web::get().to(history))
+        .route("/v1/inbox", web::get().to(inbox_list))
+        .route("/v1/structures", web::get().to(search_structures))
+        .route("/v1/structures/{id}", web::put().to(publish_structure))
+        .route("/v1/openapi.json", web::get().to(openapi))
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// The party behind the client certificate of this connection.
+pub struct Caller(pub Arc<Party>);
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Caller, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let party = req
+            .conn_data::<PeerFingerprint>()
+            .zip(req.app_data::<State>())
+            .and_then(|(fp, state)| state.registry.by_fingerprint(&fp.0));
+        ready(party.map(Caller).ok_or(ApiError::UnknownCertificate))
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Reads a JSON body up to the configured limit.
+async fn json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<serde_json::Value, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|m| {
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadParameter {
+            parameter: "body",
+            message: "the body could not be read".into(),
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    referrals::parse_json(&body)
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v.to_str().ok().filter(|s| {
+                (1..=255).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic())
+            });
+            s.map(|s| Some(s.to_owned())).ok_or(ApiError::BadParameter {
+                parameter: "Idempotency-Key",
+                message: "must be 1 to 255 visible ASCII characters".into(),
+            })
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateQuery {
+    #[serde(default)]
+    draft: bool,
+}
+
+async fn create_referral(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<CreateQuery>::from_query(req.query_string()).map_err(|_| {
+        ApiError::BadParameter {
+            parameter: "draft",
+            message: "the only query parameter is draft=true|false".into(),
+        }
+    })?;
+    let key = idempotency_key(&req)?;
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let (created, ticket) =
+        referrals::create(&state, &caller, &body, key.as_deref(), query.draft, now())?;
+    state.store.durable(ticket).await?;
+    let mut response = HttpResponse::Created();
+    response.insert_header((header::LOCATION, format!("/v1/referrals/{}", created.id)));
+    if created.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(created.referral))
+}
+
+async fn get_referral(
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (body, view, ticket) = referrals::read(&state, &caller, &id, now())?;
+    // The audit entry of this read is on disk before the data leaves.
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Raccordo-View", view.as_str()))
+        .json(body))
+}
+
+async fn change_status(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let change = referrals::parse_status_change(&body)?;
+    let (body, ticket) = referrals::change_status(&state, &caller, &id, change, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn history(
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(referrals::history(&state, &caller, &id, now())?))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InboxQuery {
+    after: Option<String>,
+    wait: Option<String>,
+}
+
+async fn inbox_list(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<InboxQuery>::from_query(req.query_string()).map_err(|_| {
+        ApiError::BadParameter {
+            parameter: "query",
+            message: "the inbox takes only 'after' (a cursor) and 'wait' (seconds)".into(),
+        }
+    })?;
+    let after = inbox::parse_cursor(q.after.as_deref())?;
+    let wait = match q.wait.as_deref() {
+        None => 0,
+        Some(w) => w.parse::<u64>().map_err(|_| ApiError::BadParameter {
+            parameter: "wait",
+            message: "seconds, a whole number".into(),
+        })?,
+    };
+    let page = inbox::list(&state, &caller.id, after, Duration::from_secs(wait), now).await?;
+    Ok(HttpResponse::Ok().json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+async fn publish_structure(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let (structure, created, ticket) = structures::publish(&state, &caller, &id, &body)?;
+    state.store.durable(ticket).await?;
+    Ok(if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    }
+    .json(structure))
+}
+
+async fn search_structures(
+    req: HttpRequest,
+    state: State,
+    _caller: Caller,
+) -> Result<HttpResponse, ApiError> {
+    let q = web::Query::<structures::Query>::from_query(req.query_string()).map_err(|e| {
+        ApiError::BadParameter {
+            parameter: "query",
+            message: format!(
+                "filters are service_type, target_group, ambito and available=true|false ({e})"
+            ),
+        }
+    })?;
+    let items = structures::search(&state, &q)?;
+    Ok(HttpResponse::Ok().json(json!({"items": items})))
+}
+
+async fn openapi(_caller: Caller) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(OPENAPI)
+}
+
+async fn healthz(_caller: Caller) -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+async fn readyz(state: State, _caller: Caller) -> HttpResponse {
+    match state.store.ping() {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            HttpResponse::ServiceUnavailable().json(json!({"status": "unavailable"}))
+        }
+    }
+}
+
+async fn metrics(state: State, _caller: Caller) -> Result<HttpResponse, ApiError> {
+    let overdue = crate::overdue::count(&state.store, now())?;
+    state.metrics.set_overdue(&overdue);
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render()))
+}
+
+/// Answer for routes that do not exist, in the same problem format.
+pub async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound { what: "route" })
+}

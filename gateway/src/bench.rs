@@ -1,0 +1,274 @@
+//! The load generator behind `raccordo bench`: referrals sent over mTLS with N concurrent
+//! connections against a real gateway, and, as the baseline in the same run, a bare mTLS echo
+//! server on the same TLS configuration. Figures are reported as JSON, with the machine.
+
+use crate::client;
+use crate::config::{Config, Settings};
+use crate::pki::DevPki;
+use crate::startup::{Application, StartupError};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub connections: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub memory_kib: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Phase {
+    pub requests: u64,
+    pub errors: u64,
+    pub throughput_rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub machine: Machine,
+    pub connections: usize,
+    pub duration_s: f64,
+    pub baseline_mtls_echo: Phase,
+    pub referrals: Phase,
+    /// referrals throughput / baseline throughput, measured in this run.
+    pub throughput_ratio: f64,
+    /// Peak resident memory of this process (gateway and load generator together), KiB.
+    pub peak_rss_kib: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Client(#[from] client::ClientError),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("bench: {0}")]
+    Setup(String),
+}
+
+const REFERRAL: &str =
+    include_str!("../../schemas/examples/referral/valid/prato-to-firenze-with-consent.json");
+
+pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, BenchError> {
+    let mut settings = Settings::defaults().map_err(|e| BenchError::Setup(e.to_string()))?;
+    settings.data_dir = scratch.to_owned();
+    settings.listen.address = ([127, 0, 0, 1], 0).into();
+    let config = Config::from_settings(settings).map_err(|e| BenchError::Setup(e.to_string()))?;
+    let tls = crate::tls::server_config(&config, time::OffsetDateTime::now_utc())?;
+    let app = Application::build(config)?;
+    let gateway_port = app.port();
+    let gateway = app.handle();
+    let gateway_task = tokio::spawn(app.run_until_stopped());
+
+    let echo_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let echo_port = echo_listener
+        .local_addr()
+        .map_err(|e| BenchError::Setup(e.to_string()))?
+        .port();
+    let echo = HttpServer::new(|| {
+        App::new().route(
+            "/echo",
+            web::post().to(|body: web::Bytes| async move { HttpResponse::Ok().body(body) }),
+        )
+    })
+    .listen_rustls_0_23(echo_listener, tls)
+    .map_err(|e| BenchError::Setup(e.to_string()))?
+    .run();
+    let echo_handle = echo.handle();
+    let echo_task = tokio::spawn(echo);
+
+    let pki = DevPki::new(scratch);
+    let clients: Vec<reqwest::Client> = (0..options.connections)
+        .map(|_| {
+            client::mtls_client(
+                &pki.ca_cert(),
+                &pki.client_cert("prato"),
+                &pki.client_key("prato"),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let body = Arc::new(REFERRAL.as_bytes().to_vec());
+
+    let echo_url = Arc::new(format!("https://localhost:{echo_port}/echo"));
+    let baseline = phase(
+        &clients,
+        &options,
+        {
+            let body = Arc::clone(&body);
+            move |client: &reqwest::Client, _n: u64| {
+                client
+                    .post(echo_url.as_str())
+                    .header("content-type", "application/json")
+                    .body(body.as_ref().clone())
+            }
+        },
+        200,
+    )
+    .await;
+
+    let url = Arc::new(format!("https://localhost:{gateway_port}/v1/referrals"));
+    let run_id = uuid::Uuid::new_v4();
+    let referrals = phase(
+        &clients,
+        &options,
+        move |client: &reqwest::Client, n: u64| {
+            client
+                .post(url.as_str())
+                .header("content-type", "application/json")
+                .header("Idempotency-Key", format!("bench-{run_id}-{n}"))
+                .body(body.as_ref().clone())
+        },
+        201,
+    )
+    .await;
+
+    echo_handle.stop(true).await;
+    gateway.stop(true).await;
+    let _ = echo_task.await;
+    let _ = gateway_task.await;
+
+    let throughput_ratio = if baseline.throughput_rps > 0.0 {
+        referrals.throughput_rps / baseline.throughput_rps
+    } else {
+        0.0
+    };
+    Ok(BenchReport {
+        machine: machine(),
+        connections: options.connections,
+        duration_s: options.duration.as_secs_f64(),
+        baseline_mtls_echo: baseline,
+        referrals,
+        throughput_ratio,
+        peak_rss_kib: proc_status_kib("VmHWM:"),
+    })
+}
+
+/// Runs `request` on every client concurrently: first a warm-up, then the measured window.
+async fn phase<F>(
+    clients: &[reqwest::Client],
+    options: &BenchOptions,
+    request: F,
+    expect: u16,
+) -> Phase
+where
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let request = Arc::new(request);
+    let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    let measure_from = started + options.warmup;
+    let end = measure_from + options.duration;
+    for client in clients {
+        let client = client.clone();
+        let request = Arc::clone(&request);
+        let counter = Arc::clone(&counter);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(16 * 1024);
+            let mut errors = 0u64;
+            loop {
+                let sent = Instant::now();
+                if sent >= end {
+                    break;
+                }
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let ok = match request(&client, n).send().await {
+                    Ok(r) => {
+                        let ok = r.status().as_u16() == expect;
+                        let _ = r.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                if sent >= measure_from {
+                    if ok {
+                        latencies.push(sent.elapsed().as_micros() as u32);
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        if let Ok((l, e)) = t.await {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    all.sort_unstable();
+    let pct = |p: f64| -> f64 {
+        if all.is_empty() {
+            return 0.0;
+        }
+        let i = ((all.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(all[i.min(all.len() - 1)]) / 1000.0
+    };
+    Phase {
+        requests: all.len() as u64,
+        errors,
+        throughput_rps: all.len() as f64 / options.duration.as_secs_f64(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+    }
+}
+
+fn machine() -> Machine {
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let memory_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0);
+    Machine {
+        cpus: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        cpu_model,
+        memory_kib,
+    }
+}
+
+fn proc_status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,267 @@
+//! Configuration: what operators write (`Settings`, strict: unknown options are an error) and
+//! what the gateway runs on (`Config`, resolved: paths made absolute, durations typed).
+//!
+//! Layers, each overriding the one before: the defaults in `deploy/raccordo.toml` (compiled in,
+//! so the documented file and the defaults cannot drift apart), an operator's file, then
+//! environment variables `RACCORDO_<SECTION>__<OPTION>`.
+
+use crate::secret::Secret;
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The documented configuration file, which is also the set of defaults.
+pub const DEFAULTS: &str = include_str!("../../deploy/raccordo.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub listen: ListenSettings,
+    pub tls: TlsSettings,
+    pub keys: KeySettings,
+    pub service_levels: ServiceLevelSettings,
+    pub inbox: InboxSettings,
+    pub telemetry: TelemetrySettings,
+    pub ambiti: Vec<AmbitoSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenSettings {
+    pub address: SocketAddr,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub client_request_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub ca_file: String,
+    pub cert_file: String,
+    pub key_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySettings {
+    pub master_key_file: String,
+    /// 64 hexadecimal characters; takes precedence over the file. Meant for the environment
+    /// (`RACCORDO_KEYS__MASTER_KEY`), never for a file under version control.
+    #[serde(default)]
+    pub master_key: Secret<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceLevelSettings {
+    pub immediate_minutes: u64,
+    pub urgent_minutes: u64,
+    pub ordinary_minutes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSettings {
+    pub max_wait_seconds: u64,
+    pub page_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub otlp_endpoint: String,
+    pub service_name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyKind {
+    Ambito,
+    Region,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AmbitoSettings {
+    pub id: String,
+    pub name: String,
+    pub kind: PartyKind,
+    pub istat_code: String,
+    /// PEM files (relative to `data_dir`) or `sha256:<hex>` fingerprints of the certificates this
+    /// party may present; two at once during a rotation.
+    pub certificates: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Defaults, then the file (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "{} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed("RACCORDO_").split("__"));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// The defaults alone, ignoring the environment: what tests start from.
+    pub fn defaults() -> Result<Settings, ConfigError> {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
+/// Where the server's TLS material comes from.
+#[derive(Debug, Clone)]
+pub enum TlsSource {
+    /// A development PKI under `<data_dir>/pki`, created on first start.
+    Development,
+    Files {
+        ca: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
+    },
+}
+
+/// The resolved configuration the gateway runs on.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub client_request_timeout: Duration,
+    pub tls: TlsSource,
+    pub master_key_file: PathBuf,
+    pub master_key: Secret<String>,
+    pub service_levels: ServiceLevels,
+    pub inbox_max_wait: Duration,
+    pub inbox_page_size: usize,
+    pub telemetry: TelemetrySettings,
+    pub ambiti: Vec<AmbitoSettings>,
+}
+
+/// Time allowed for a first response, by urgency.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceLevels {
+    pub immediate: Duration,
+    pub urgent: Duration,
+    pub ordinary: Duration,
+}
+
+impl ServiceLevels {
+    pub fn for_urgency(&self, urgency: raccordo_schemas::Urgency) -> Duration {
+        match urgency {
+            raccordo_schemas::Urgency::Immediate => self.immediate,
+            raccordo_schemas::Urgency::Urgent => self.urgent,
+            raccordo_schemas::Urgency::Ordinary => self.ordinary,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_settings(s: Settings) -> Result<Config, ConfigError> {
+        let data_dir = s.data_dir;
+        let resolve = |p: &str| -> PathBuf {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { data_dir.join(p) }
+        };
+        let tls_paths = [&s.tls.ca_file, &s.tls.cert_file, &s.tls.key_file];
+        let tls = if tls_paths.iter().all(|p| p.is_empty()) {
+            TlsSource::Development
+        } else if tls_paths.iter().any(|p| p.is_empty()) {
+            return Err(ConfigError::Invalid(
+                "tls: set all of ca_file, cert_file and key_file, or none for a development PKI"
+                    .into(),
+            ));
+        } else {
+            TlsSource::Files {
+                ca: resolve(&s.tls.ca_file),
+                cert: resolve(&s.tls.cert_file),
+                key: resolve(&s.tls.key_file),
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        for a in &s.ambiti {
+            if !seen.insert(a.id.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "ambiti: {} appears twice",
+                    a.id
+                )));
+            }
+            if a.certificates.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "ambiti: {} has no certificates",
+                    a.id
+                )));
+            }
+        }
+        if s.listen.max_body_bytes == 0 || s.inbox.page_size == 0 {
+            return Err(ConfigError::Invalid(
+                "listen.max_body_bytes and inbox.page_size must be positive".into(),
+            ));
+        }
+        let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        Ok(Config {
+            master_key_file: resolve(if s.keys.master_key_file.is_empty() {
+                "keys/master.key"
+            } else {
+                &s.keys.master_key_file
+            }),
+            master_key: s.keys.master_key,
+            listen: s.listen.address,
+            workers: s.listen.workers,
+            max_body_bytes: s.listen.max_body_bytes,
+            client_request_timeout: Duration::from_millis(s.listen.client_request_timeout_ms),
+            tls,
+            service_levels: ServiceLevels {
+                immediate: minutes(s.service_levels.immediate_minutes),
+                urgent: minutes(s.service_levels.urgent_minutes),
+                ordinary: minutes(s.service_levels.ordinary_minutes),
+            },
+            inbox_max_wait: Duration::from_secs(s.inbox.max_wait_seconds),
+            inbox_page_size: s.inbox.page_size,
+            telemetry: s.telemetry,
+            ambiti: s.ambiti,
+            data_dir,
+        })
+    }
+
+    /// Resolves a path from the configuration against the data directory.
+    pub fn data_path(&self, p: &str) -> PathBuf {
+        let p = PathBuf::from(p);
+        if p.is_absolute() {
+            p
+        } else {
+            self.data_dir.join(p)
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! The registry of parties (ambiti and the Region), from configuration, and the mapping from a
+//! presented client certificate to the party it identifies.
+
+use crate::config::{AmbitoSettings, Config, PartyKind};
+use crate::pki;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A party of the network, as the gateway knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub id: String,
+    pub name: String,
+    pub kind: PartyKind,
+    pub istat_code: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    parties: HashMap<String, Arc<Party>>,
+    by_fingerprint: HashMap<String, Arc<Party>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("ambito {party}: certificate {entry}: {reason}")]
+    Certificate {
+        party: String,
+        entry: String,
+        reason: String,
+    },
+    #[error("certificate {0} is listed for more than one party")]
+    Shared(String),
+}
+
+impl Registry {
+    pub fn load(config: &Config) -> Result<Registry, RegistryError> {
+        Self::from_settings(&config.ambiti, |p| config.data_path(p))
+    }
+
+    pub fn from_settings(
+        entries: &[AmbitoSettings],
+        resolve: impl Fn(&str) -> std::path::PathBuf,
+    ) -> Result<Registry, RegistryError> {
+        let mut registry = Registry::default();
+        for entry in entries {
+            let party = Arc::new(Party {
+                id: entry.id.clone(),
+                name: entry.name.clone(),
+                kind: entry.kind,
+                istat_code: entry.istat_code.clone(),
+            });
+            for cert in &entry.certificates {
+                let fingerprints = if let Some(hex) = cert.strip_prefix("sha256:") {
+                    vec![format!("sha256:{}", hex.to_ascii_lowercase())]
+                } else {
+                    pki::load_certificates(&resolve(cert))
+                        .map_err(|e| RegistryError::Certificate {
+                            party: entry.id.clone(),
+                            entry: cert.clone(),
+                            reason: e.to_string(),
+                        })?
+                        .iter()
+                        .take(1)
+                        .map(|c| pki::fingerprint(c))
+                        .collect()
+                };
+                for fp in fingerprints {
+                    if registry
+                        .by_fingerprint
+                        .insert(fp.clone(), Arc::clone(&party))
+                        .is_some()
+                    {
+                        return Err(RegistryError::Shared(fp));
+                    }
+                }
+            }
+            registry.parties.insert(entry.id.clone(), party);
+        }
+        Ok(registry)
+    }
+
+    pub fn by_fingerprint(&self, fingerprint: &str) -> Option<Arc<Party>> {
+        self.by_fingerprint.get(fingerprint).cloned()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<Party>> {
+        self.parties.get(id).cloned()
+    }
+
+    pub fn is_ambito(&self, id: &str) -> bool {
+        self.parties
+            .get(id)
+            .is_some_and(|p| p.kind == PartyKind::Ambito)
+    }
+}

@@ -1,0 +1,158 @@
+//! Building and running the gateway. `Application::build` binds its listener before returning,
+//! so tests can ask for port 0 and drive the real server as a black box.
+
+use crate::api;
+use crate::config::Config;
+use crate::keys::{KeyError, MasterKey};
+use crate::metrics::{Metrics, MetricsError};
+use crate::pseudonym::Pseudonymiser;
+use crate::referrals::StoredReferral;
+use crate::registry::{Registry, RegistryError};
+use crate::state::AppState;
+use crate::store::{Store, StoreError, keys};
+use crate::tls::{self, TlsError};
+use crate::vault::{Vault, VaultError};
+use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::{App, HttpServer, web};
+use std::net::TcpListener;
+use std::time::Instant;
+use tracing_actix_web::TracingLogger;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
+    #[error("{0}")]
+    Schema(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    pub fn build(config: Config) -> Result<Application, StartupError> {
+        let now = time::OffsetDateTime::now_utc();
+        raccordo_schemas::validate::warm_up().map_err(|e| StartupError::Schema(e.to_string()))?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::Io {
+            what: format!("creating {}", config.data_dir.display()),
+            source,
+        })?;
+        let tls_config = tls::server_config(&config, now)?;
+        let registry = Registry::load(&config)?;
+        let master = MasterKey::load_or_create(&config.master_key, &config.master_key_file)?;
+        let vault = Vault::new(master.derive("raccordo/v1/vault-kek")?)?;
+        let pseudonyms =
+            Pseudonymiser::new(master.derive("raccordo/v1/pseudonym/regional/epoch-1")?);
+        let store = Store::open(&config.data_dir.join("store"))?;
+        let metrics = Metrics::new()?;
+        for (_, r) in store.scan::<StoredReferral>(keys::REFERRAL, None, usize::MAX)? {
+            metrics.referral_moved(None, r.status);
+        }
+        let state = web::Data::new(AppState {
+            store,
+            vault,
+            pseudonyms,
+            registry,
+            service_levels: config.service_levels,
+            inbox_max_wait: config.inbox_max_wait,
+            inbox_page_size: config.inbox_page_size,
+            max_body_bytes: config.max_body_bytes,
+            metrics,
+        });
+        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Io {
+            what: format!("binding {}", config.listen),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Io {
+                what: "local address".into(),
+                source,
+            })?
+            .port();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    // Route templates only: ids in paths never become metric labels.
+                    let route = req
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".to_owned());
+                    let method = req.method().as_str().to_owned();
+                    let state = req.app_data::<api::State>().cloned();
+                    let fut = srv.call(req);
+                    async move {
+                        let res = fut.await?;
+                        if let Some(state) = state {
+                            state.metrics.observe_request(
+                                &route,
+                                &method,
+                                res.status().as_u16(),
+                                started.elapsed().as_secs_f64(),
+                            );
+                        }
+                        Ok(res)
+                    }
+                })
+                .wrap(TracingLogger::default())
+                .configure(api::configure)
+                .default_service(web::to(api::not_found))
+        })
+        .on_connect(tls::on_connect)
+        .client_request_timeout(config.client_request_timeout)
+        .shutdown_timeout(5);
+        if config.workers > 0 {
+            server = server.workers(config.workers);
+        }
+        let server = server
+            .listen_rustls_0_23(listener, tls_config)
+            .map_err(|source| StartupError::Io {
+                what: "starting the TLS listener".into(),
+                source,
+            })?
+            .run();
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server from elsewhere (tests, signal handlers).
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped, then flushes the store.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        if let Err(e) = self.state.store.close() {
+            tracing::error!(error = %e, "closing the store");
+        }
+        result
+    }
+}

@@ -1,0 +1,23 @@
+//! What every request handler shares: the store, the vault, the pseudonymiser, the registry and
+//! the service levels. Time is not in here: handlers read the clock once and pass `now` down,
+//! so the core logic can be tested at any instant.
+
+use crate::config::ServiceLevels;
+use crate::metrics::Metrics;
+use crate::pseudonym::Pseudonymiser;
+use crate::registry::Registry;
+use crate::store::Store;
+use crate::vault::Vault;
+use std::time::Duration;
+
+pub struct AppState {
+    pub store: Store,
+    pub vault: Vault,
+    pub pseudonyms: Pseudonymiser,
+    pub registry: Registry,
+    pub service_levels: ServiceLevels,
+    pub inbox_max_wait: Duration,
+    pub inbox_page_size: usize,
+    pub max_body_bytes: usize,
+    pub metrics: Metrics,
+}
