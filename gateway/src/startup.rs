@@ -147,12 +147,20 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until stopped, then flushes the store.
+    /// Serves until stopped, then flushes and releases the store: when this returns, the data
+    /// directory can be opened again (a restart in the same process, `raccordo audit verify`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         if let Err(e) = self.state.store.close() {
             tracing::error!(error = %e, "closing the store");
         }
+        // Worker threads drop their copies of the state as they wind down.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let state = self.state.into_inner();
+        while std::sync::Arc::strong_count(&state) > 1 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        drop(state);
         result
     }
 }

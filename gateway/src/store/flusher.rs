@@ -20,6 +20,7 @@ pub struct Flusher {
     committed: AtomicU64,
     signal: Mutex<Signal>,
     wake: Condvar,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Flusher {
@@ -28,17 +29,25 @@ impl Flusher {
             committed: AtomicU64::new(durable_seq),
             signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
+            thread: Mutex::new(None),
         });
         let (tx, rx) = watch::channel(Durable {
             seq: durable_seq,
             failed: false,
         });
         let worker = Arc::clone(&flusher);
-        let spawned = std::thread::Builder::new()
+        match std::thread::Builder::new()
             .name("raccordo-flush".into())
-            .spawn(move || worker.run(db, tx));
-        if spawned.is_err() {
-            tracing::error!("could not start the flush thread; writes will report failure");
+            .spawn(move || worker.run(db, tx))
+        {
+            Ok(handle) => {
+                if let Ok(mut t) = flusher.thread.lock() {
+                    *t = Some(handle);
+                }
+            }
+            Err(_) => {
+                tracing::error!("could not start the flush thread; writes will report failure")
+            }
         }
         (flusher, rx)
     }
@@ -54,10 +63,18 @@ impl Flusher {
         }
     }
 
+    /// Stops the thread after a last flush and waits for it, so that its handle on the
+    /// database is released when this returns.
     pub fn stop(&self) {
         if let Ok(mut s) = self.signal.lock() {
             s.stop = true;
             self.wake.notify_one();
+        }
+        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(handle) = handle
+            && handle.thread().id() != std::thread::current().id()
+        {
+            let _ = handle.join();
         }
     }
 

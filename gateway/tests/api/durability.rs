@@ -1,0 +1,171 @@
+//! What is acknowledged survives a restart; the audit chain verifies, and tampering is found;
+//! nothing in the store identifies a person in clear.
+
+use crate::harness::{PLANTED, TestApp, referral};
+use raccordo_gateway::store::audit::{AuditEntry, verify_data_dir};
+
+#[tokio::test]
+async fn a_restart_keeps_every_acknowledged_referral() {
+    let app = TestApp::spawn().await;
+    let sends = (0..24).map(|i| {
+        let app = &app;
+        async move {
+            let sender = if i % 2 == 0 { "prato" } else { "pisa" };
+            let r = app
+                .send_referral(sender, &referral(sender, "firenze"), Some(&format!("k{i}")))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            (sender, r.body)
+        }
+    });
+    let acknowledged = futures_util::future::join_all(sends).await;
+    let id0 = acknowledged[0].1["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.set_status("firenze", &id0, "accepted", None)
+            .await
+            .status,
+        200
+    );
+
+    let dir = app.stop().await;
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    for (sender, body) in &acknowledged {
+        let id = body["id"].as_str().unwrap();
+        let r = app.get(sender, &format!("/v1/referrals/{id}")).await;
+        assert_eq!(r.status, 200, "{id} lost: {}", r.text);
+        assert_eq!(r.body["person"], body["person"]);
+        assert_eq!(r.body["created_at"], body["created_at"]);
+    }
+    assert_eq!(
+        app.get("prato", &format!("/v1/referrals/{id0}")).await.body["status"],
+        "accepted"
+    );
+    // The inbox survived too, in order, and idempotency keys still hold.
+    let inbox = app.get("firenze", "/v1/inbox").await;
+    assert_eq!(inbox.body["items"].as_array().unwrap().len(), 24);
+    let again = app
+        .send_referral("prato", &referral("prato", "firenze"), Some("k0"))
+        .await;
+    assert_eq!(again.body["id"], acknowledged[0].1["id"]);
+    // Counts by status are rebuilt from the store.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("raccordo_referrals{status=\"requested\"} 23"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("raccordo_referrals{status=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
+    let app = TestApp::spawn().await;
+    let id = app.create("prato", "firenze").await;
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.set_status("firenze", &id, "accepted", None).await;
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let data = app.data_dir();
+    let dir = app.stop().await;
+
+    let report = verify_data_dir(&data).unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.entries, 4);
+
+    // Every access is in the log, by whom and how.
+    let db = sled::open(data.join("store")).unwrap();
+    let tree = db.open_tree("raccordo-v1").unwrap();
+    let entries: Vec<(sled::IVec, AuditEntry)> = tree
+        .scan_prefix(b"audit/")
+        .map(|kv| {
+            let (k, v) = kv.unwrap();
+            (k, serde_json::from_slice(&v).unwrap())
+        })
+        .collect();
+    let actions: Vec<(String, String)> = entries
+        .iter()
+        .map(|(_, e)| (e.record.actor.clone(), e.record.action.clone()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("prato", "referral.create"),
+            ("firenze", "referral.read.triage"),
+            ("firenze", "referral.status"),
+            ("firenze", "referral.read.full"),
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+
+    // Someone rewrites who read the record.
+    let (key, mut entry) = entries[1].clone();
+    entry.record.actor = "pisa".into();
+    tree.insert(key, serde_json::to_vec(&entry).unwrap())
+        .unwrap();
+    tree.flush().unwrap();
+    drop(tree);
+    drop(db);
+    let report = verify_data_dir(&data).unwrap();
+    assert!(!report.valid);
+    assert_eq!(report.first_broken.unwrap().seq, entries[1].1.seq);
+    drop(dir);
+}
+
+#[tokio::test]
+async fn removing_the_newest_audit_entry_is_found() {
+    let app = TestApp::spawn().await;
+    let id = app.create("prato", "firenze").await;
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let data = app.data_dir();
+    let _dir = app.stop().await;
+    {
+        let db = sled::open(data.join("store")).unwrap();
+        let tree = db.open_tree("raccordo-v1").unwrap();
+        let (last, _) = tree.scan_prefix(b"audit/").last().unwrap().unwrap();
+        tree.remove(last).unwrap();
+        tree.flush().unwrap();
+    }
+    let report = verify_data_dir(&data).unwrap();
+    assert!(!report.valid, "{report:?}");
+}
+
+#[tokio::test]
+async fn nothing_in_the_store_identifies_the_person_in_clear() {
+    let app = TestApp::spawn().await;
+    let id = app.create("prato", "firenze").await;
+    app.set_status("firenze", &id, "accepted", None).await;
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let data = app.data_dir();
+    let _dir = app.stop().await;
+    let reason = "La persona si è trasferita a Firenze";
+    let mut scanned = 0;
+    for entry in walk(&data.join("store")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        scanned += bytes.len();
+        for planted in PLANTED.iter().chain([&reason, &"PO-2026-00412"]) {
+            assert!(
+                !bytes
+                    .windows(planted.len())
+                    .any(|w| w == planted.as_bytes()),
+                "{} holds {planted} in clear",
+                entry.display()
+            );
+        }
+    }
+    assert!(scanned > 0);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! Starts gateways for tests and speaks to them as the parties would.
+
+use raccordo_gateway::pki::DevPki;
+use raccordo_gateway::{Application, Config, Settings, client};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+pub const PARTIES: [&str; 11] = [
+    "arezzo", "carrara", "firenze", "grosseto", "livorno", "lucca", "pisa", "pistoia", "prato",
+    "siena", "region",
+];
+
+pub struct TestApp {
+    pub dir: TempDir,
+    pub port: u16,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    clients: HashMap<&'static str, reqwest::Client>,
+}
+
+pub struct Response {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_in(TempDir::new().unwrap(), |_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        Self::spawn_in(TempDir::new().unwrap(), adjust).await
+    }
+
+    /// Starts a gateway on `dir` (which may hold a previous run's data).
+    pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        raccordo_gateway::tls::install_default_provider();
+        let mut settings = Settings::defaults().unwrap();
+        settings.data_dir = dir.path().to_owned();
+        settings.listen.address = ([127, 0, 0, 1], 0).into();
+        settings.listen.workers = 2;
+        adjust(&mut settings);
+        let app = Application::build(Config::from_settings(settings).unwrap()).unwrap();
+        let port = app.port();
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        let pki = DevPki::new(dir.path());
+        let clients = PARTIES
+            .iter()
+            .map(|p| {
+                (
+                    *p,
+                    client::mtls_client(&pki.ca_cert(), &pki.client_cert(p), &pki.client_key(p))
+                        .unwrap(),
+                )
+            })
+            .collect();
+        TestApp {
+            dir,
+            port,
+            handle,
+            task,
+            clients,
+        }
+    }
+
+    /// Stops the server gracefully and hands back its data directory.
+    pub async fn stop(self) -> TempDir {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        self.dir
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    pub fn pki(&self) -> DevPki {
+        DevPki::new(self.dir.path())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    pub fn client(&self, party: &str) -> &reqwest::Client {
+        &self.clients[party]
+    }
+
+    pub async fn get(&self, party: &str, path: &str) -> Response {
+        read(self.client(party).get(self.url(path)).send().await.unwrap()).await
+    }
+
+    pub async fn post(&self, party: &str, path: &str, body: &Value) -> Response {
+        read(
+            self.client(party)
+                .post(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn put(&self, party: &str, path: &str, body: &Value) -> Response {
+        read(
+            self.client(party)
+                .put(self.url(path))
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn send_referral(&self, party: &str, body: &Value, key: Option<&str>) -> Response {
+        let mut req = self
+            .client(party)
+            .post(self.url("/v1/referrals"))
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    /// Creates a referral from `sender` to `receiver` and returns its id.
+    pub async fn create(&self, sender: &str, receiver: &str) -> String {
+        let r = self
+            .send_referral(sender, &referral(sender, receiver), None)
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn set_status(
+        &self,
+        party: &str,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Response {
+        let mut body = json!({ "status": status });
+        if let Some(r) = reason {
+            body["reason"] = r.into();
+        }
+        self.post(party, &format!("/v1/referrals/{id}/status"), &body)
+            .await
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.get("region", "/metrics").await.text
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Response {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Response {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
+
+pub fn example(path: &str) -> Value {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas/examples")
+        .join(path);
+    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+}
+
+/// The Prato -> Firenze example, re-addressed, with consent naming the receiver.
+pub fn referral(sender: &str, receiver: &str) -> Value {
+    let mut r = example("referral/valid/prato-to-firenze-with-consent.json");
+    r.as_object_mut().unwrap().remove("target_structure");
+    r["sender"] = sender.into();
+    r["receiver"] = receiver.into();
+    r["legal_basis"]["recipients"] = json!([receiver]);
+    r
+}
+
+/// Identifiers planted in the example, which must never be stored in clear.
+pub const PLANTED: [&str; 4] = ["MHMSLM85T10Z330X", "Salim", "Mohamed", "Salem"];
+
+pub fn assert_problem(r: &Response, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json"),
+        "{}",
+        r.text
+    );
+    assert_eq!(r.body["code"], code, "{}", r.text);
+    assert_eq!(r.body["status"], status);
+    assert!(r.body["type"].as_str().unwrap().ends_with(code));
+    for planted in PLANTED {
+        assert!(
+            !r.text.contains(planted),
+            "problem leaks {planted}: {}",
+            r.text
+        );
+    }
+}

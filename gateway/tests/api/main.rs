@@ -1,0 +1,13 @@
+//! Black-box tests of the gateway: a real server on port 0 with a temporary data directory,
+//! real TLS with the development PKI, and a real client per party. One test binary for the
+//! crate, with modules, because every file in tests/ links separately.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+mod durability;
+mod harness;
+mod inbox;
+mod lifecycle;
+mod ops;
+mod referrals;
+mod structures;
+mod tls;
