@@ -30,6 +30,9 @@ pub struct Machine {
 pub struct Phase {
     pub requests: u64,
     pub errors: u64,
+    /// The first unexpected answer, to make a failing run explain itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_error: Option<String>,
     pub throughput_rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -63,6 +66,7 @@ pub enum BenchError {
 
 const REFERRAL: &str =
     include_str!("../../schemas/examples/referral/valid/prato-to-firenze-with-consent.json");
+const STRUCTURE: &str = include_str!("../../schemas/examples/structure/valid/night-shelter.json");
 
 pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, BenchError> {
     let mut settings = Settings::defaults().map_err(|e| BenchError::Setup(e.to_string()))?;
@@ -103,6 +107,27 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
             )
         })
         .collect::<Result<_, _>>()?;
+    // The example referral targets Firenze's night shelter, so Firenze publishes it first.
+    let firenze = client::mtls_client(
+        &pki.ca_cert(),
+        &pki.client_cert("firenze"),
+        &pki.client_key("firenze"),
+    )?;
+    let published = firenze
+        .put(format!(
+            "https://localhost:{gateway_port}/v1/structures/firenze-asilo-notturno-1"
+        ))
+        .header("content-type", "application/json")
+        .body(STRUCTURE)
+        .send()
+        .await
+        .map_err(|e| BenchError::Setup(format!("publishing the structure: {e}")))?;
+    if !published.status().is_success() {
+        return Err(BenchError::Setup(format!(
+            "publishing the structure: {}",
+            published.status()
+        )));
+    }
     let body = Arc::new(REFERRAL.as_bytes().to_vec());
 
     let echo_url = Arc::new(format!("https://localhost:{echo_port}/echo"));
@@ -182,6 +207,7 @@ where
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(16 * 1024);
             let mut errors = 0u64;
+            let mut first_error = None;
             loop {
                 let sent = Instant::now();
                 if sent >= end {
@@ -190,11 +216,22 @@ where
                 let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let ok = match request(&client, n).send().await {
                     Ok(r) => {
-                        let ok = r.status().as_u16() == expect;
-                        let _ = r.bytes().await;
-                        ok
+                        let status = r.status().as_u16();
+                        let body = r.bytes().await;
+                        if status != expect && first_error.is_none() {
+                            let body = body
+                                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                                .unwrap_or_default();
+                            first_error = Some(format!("{status}: {body}"));
+                        }
+                        status == expect
                     }
-                    Err(_) => false,
+                    Err(e) => {
+                        if first_error.is_none() {
+                            first_error = Some(e.to_string());
+                        }
+                        false
+                    }
                 };
                 if sent >= measure_from {
                     if ok {
@@ -204,15 +241,17 @@ where
                     }
                 }
             }
-            (latencies, errors)
+            (latencies, errors, first_error)
         }));
     }
     let mut all = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for t in tasks {
-        if let Ok((l, e)) = t.await {
+        if let Ok((l, e, f)) = t.await {
             all.extend(l);
             errors += e;
+            first_error = first_error.or(f);
         }
     }
     all.sort_unstable();
@@ -226,6 +265,7 @@ where
     Phase {
         requests: all.len() as u64,
         errors,
+        first_error,
         throughput_rps: all.len() as f64 / options.duration.as_secs_f64(),
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),

@@ -140,3 +140,39 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod documentation {
+    #[test]
+    fn the_lifecycle_document_lists_exactly_these_moves() {
+        let doc = include_str!("../../docs/referral-lifecycle.md");
+        let documented: Vec<(String, String, String)> = doc
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l
+                    .trim()
+                    .trim_matches('|')
+                    .split('|')
+                    .map(str::trim)
+                    .collect();
+                match cells.as_slice() {
+                    [f, t, by] if *by == "sender" || *by == "receiver" => {
+                        Some((f.to_string(), t.to_string(), by.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let code: Vec<(String, String, String)> = super::MOVES
+            .iter()
+            .map(|(f, t, s)| {
+                (
+                    f.as_str().to_owned(),
+                    t.as_str().to_owned(),
+                    s.as_str().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(documented, code);
+    }
+}
