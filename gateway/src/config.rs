@@ -265,3 +265,64 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_file_is_the_default_and_resolves() {
+        let settings = Settings::defaults().unwrap();
+        assert_eq!(settings.listen.address.to_string(), "127.0.0.1:8443");
+        assert_eq!(settings.ambiti.len(), 11);
+        let config = Config::from_settings(settings).unwrap();
+        assert!(matches!(config.tls, TlsSource::Development));
+        assert_eq!(
+            config.service_levels.immediate,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(
+            config.service_levels.ordinary,
+            Duration::from_secs(7 * 24 * 3600)
+        );
+        assert_eq!(
+            config.master_key_file,
+            PathBuf::from("./raccordo-data/keys/master.key")
+        );
+    }
+
+    #[test]
+    fn files_and_environment_override_and_unknown_options_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("site.toml", "[listen]\naddress = \"0.0.0.0:9443\"\n")?;
+            jail.set_env("RACCORDO_INBOX__PAGE_SIZE", "7");
+            jail.set_env("RACCORDO_KEYS__MASTER_KEY", "ab".repeat(32));
+            let s = Settings::load(Some(Path::new("site.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.listen.address.to_string(), "0.0.0.0:9443");
+            assert_eq!(s.inbox.page_size, 7);
+            assert_eq!(s.listen.workers, 0, "unset options keep their defaults");
+            assert!(
+                !format!("{s:?}").contains("abab"),
+                "the master key must never print"
+            );
+
+            jail.create_file("typo.toml", "[listen]\nadress = \"0.0.0.0:9443\"\n")?;
+            let err = Settings::load(Some(Path::new("typo.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("adress"), "{err}");
+            jail.set_env("RACCORDO_LISTEN__COLOUR", "red");
+            assert!(Settings::load(None).is_err());
+            assert!(Settings::load(Some(Path::new("missing.toml"))).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn half_configured_tls_is_refused() {
+        let mut s = Settings::defaults().unwrap();
+        s.tls.ca_file = "ca.crt".into();
+        let err = Config::from_settings(s).unwrap_err().to_string();
+        assert!(err.contains("cert_file"), "{err}");
+    }
+}

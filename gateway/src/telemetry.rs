@@ -33,15 +33,21 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber; call once, from `main`.
 pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryError> {
+    // The OTLP exporter's HTTP client asks rustls for the process default provider.
+    crate::tls::install_default_provider();
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&settings.log_filter))
         .map_err(|e| TelemetryError::Setup(format!("log_filter: {e}")))?;
+    // The log filter chooses what is printed; it must not switch off request spans for tracing.
     let fmt = match settings.log_format {
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
-        LogFormat::Pretty => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
     };
     let (otel, provider) = if settings.otlp_endpoint.is_empty() {
         (None, None)
@@ -66,7 +72,6 @@ pub fn init(settings: &TelemetrySettings) -> Result<TelemetryGuard, TelemetryErr
         )
     };
     tracing_subscriber::registry()
-        .with(filter)
         .with(fmt)
         .with(otel)
         .try_init()

@@ -10,4 +10,5 @@ mod lifecycle;
 mod ops;
 mod referrals;
 mod structures;
+mod telemetry;
 mod tls;
