@@ -292,6 +292,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's closure signature, not ours
     fn files_and_environment_override_and_unknown_options_are_refused() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("site.toml", "[listen]\naddress = \"0.0.0.0:9443\"\n")?;
