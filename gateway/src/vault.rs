@@ -20,9 +20,35 @@ pub enum VaultError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SealedIdentity {
     /// Nonce and ciphertext of the data key under the key-encryption key.
+    #[serde(with = "hex_bytes")]
     pub wrapped_key: Vec<u8>,
     /// Nonce and ciphertext of the identity (JSON) under the data key.
+    #[serde(with = "hex_bytes")]
     pub ciphertext: Vec<u8>,
+}
+
+/// Bytes as a hex string: a JSON array of numbers would triple the size of every sealed record.
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::pki::hex(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <&str>::deserialize(d)?;
+        if text.len() % 2 != 0 {
+            return Err(D::Error::custom("odd number of hex digits"));
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                    .ok_or_else(|| D::Error::custom("not hex"))
+            })
+            .collect()
+    }
 }
 
 pub struct Vault {
