@@ -29,6 +29,11 @@ enum Command {
         #[arg(long, env = "RACCORDO_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Record linkage tools: synthetic registers and quality evaluation.
+    Linkage {
+        #[command(subcommand)]
+        command: LinkageCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -47,6 +52,43 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         warmup: u64,
         /// Also write the JSON report to this file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinkageCommand {
+    /// Write two registers of a seeded synthetic population as CSV (truth column entity_id).
+    Synth {
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Chance that each register saw each person.
+        #[arg(long, default_value_t = 0.7)]
+        share: f64,
+        #[arg(long)]
+        left: PathBuf,
+        #[arg(long)]
+        right: PathBuf,
+    },
+    /// Link two CSV files with the gateway's normalisation, encoder and matcher, and print
+    /// precision, recall, F1 and the confusion counts at each threshold. Columns are the
+    /// schema's field names (given_names, family_name, aliases, birth_date,
+    /// birth_date_is_placeholder, sex, country_of_birth); any may be absent.
+    Eval {
+        #[arg(long)]
+        left: PathBuf,
+        #[arg(long)]
+        right: PathBuf,
+        /// The column holding the same entity id for the same person in both files.
+        #[arg(long)]
+        truth: String,
+        /// The gateway's configuration file, for its linkage thresholds and keys.
+        #[arg(long, env = "RACCORDO_CONFIG")]
+        config: Option<PathBuf>,
+        /// Also write the JSON report here.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -86,6 +128,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Linkage { command } => linkage(command),
         Command::Bench {
             connections,
             seconds,
@@ -164,6 +207,103 @@ fn bench_command(options: BenchOptions, out: Option<PathBuf>) -> ExitCode {
         Err(e) => {
             eprintln!("raccordo bench: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn linkage(command: LinkageCommand) -> ExitCode {
+    use raccordo_gateway::linkage::{eval, synth};
+    match command {
+        LinkageCommand::Synth {
+            people,
+            seed,
+            share,
+            left,
+            right,
+        } => {
+            let mut population = synth::Population::new(seed, people);
+            let (l, r) = population.two_registers(share.clamp(0.0, 1.0));
+            for (path, rows) in [(&left, &l), (&right, &r)] {
+                if let Err(e) = synth::write_csv(path, rows) {
+                    eprintln!("raccordo linkage synth: {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            eprintln!("{} and {} records written", l.len(), r.len());
+            ExitCode::SUCCESS
+        }
+        LinkageCommand::Eval {
+            left,
+            right,
+            truth,
+            config,
+            out,
+        } => {
+            let settings = match Settings::load(config.as_deref()).and_then(Config::from_settings) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("raccordo linkage eval: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let encoder = match raccordo_gateway::linkage::keys::encoder_for(&settings) {
+                Ok(e) => e,
+                Err(e) => {
+                    eprintln!("raccordo linkage eval: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let (l, r) = match (
+                eval::read_csv(&left, &truth),
+                eval::read_csv(&right, &truth),
+            ) {
+                (Ok(l), Ok(r)) => (l, r),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("raccordo linkage eval: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let threads = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            let mut thresholds: Vec<f64> =
+                (60..=98).step_by(2).map(|t| f64::from(t) / 100.0).collect();
+            thresholds.extend([
+                settings.linkage.review_threshold,
+                settings.linkage.auto_link_threshold,
+            ]);
+            thresholds.sort_by(f64::total_cmp);
+            thresholds.dedup();
+            let report = eval::evaluate(&encoder, &l, &r, &thresholds, threads);
+            eprintln!("threshold precision recall    f1     tp     fp     fn");
+            for t in &report.thresholds {
+                let mark = if t.threshold == settings.linkage.auto_link_threshold {
+                    " <- auto-link"
+                } else if t.threshold == settings.linkage.review_threshold {
+                    " <- review"
+                } else {
+                    ""
+                };
+                eprintln!(
+                    "{:>9.2} {:>9.4} {:>6.4} {:>6.4} {:>6} {:>6} {:>6}{mark}",
+                    t.threshold,
+                    t.precision,
+                    t.recall,
+                    t.f1,
+                    t.true_positives,
+                    t.false_positives,
+                    t.false_negatives
+                );
+            }
+            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+            println!("{json}");
+            if let Some(out) = out
+                && let Err(e) = std::fs::write(&out, json + "\n")
+            {
+                eprintln!("raccordo linkage eval: {}: {e}", out.display());
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
         }
     }
 }

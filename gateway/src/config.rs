@@ -26,7 +26,16 @@ pub struct Settings {
     pub service_levels: ServiceLevelSettings,
     pub inbox: InboxSettings,
     pub telemetry: TelemetrySettings,
+    pub linkage: LinkageSettings,
     pub ambiti: Vec<AmbitoSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkageSettings {
+    pub auto_link_threshold: f64,
+    pub review_threshold: f64,
+    pub epoch: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +175,7 @@ pub struct Config {
     pub inbox_max_wait: Duration,
     pub inbox_page_size: usize,
     pub telemetry: TelemetrySettings,
+    pub linkage: LinkageSettings,
     pub ambiti: Vec<AmbitoSettings>,
 }
 
@@ -224,6 +234,14 @@ impl Config {
                 )));
             }
         }
+        let l = &s.linkage;
+        if !(0.0..=1.0).contains(&l.review_threshold)
+            || !(l.review_threshold..=1.0).contains(&l.auto_link_threshold)
+        {
+            return Err(ConfigError::Invalid(
+                "linkage: need 0 <= review_threshold <= auto_link_threshold <= 1".into(),
+            ));
+        }
         if s.listen.max_body_bytes == 0 || s.inbox.page_size == 0 {
             return Err(ConfigError::Invalid(
                 "listen.max_body_bytes and inbox.page_size must be positive".into(),
@@ -250,6 +268,7 @@ impl Config {
             inbox_max_wait: Duration::from_secs(s.inbox.max_wait_seconds),
             inbox_page_size: s.inbox.page_size,
             telemetry: s.telemetry,
+            linkage: s.linkage,
             ambiti: s.ambiti,
             data_dir,
         })

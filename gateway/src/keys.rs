@@ -51,6 +51,15 @@ impl MasterKey {
         Ok(MasterKey(Secret::new(key)))
     }
 
+    /// A random key that lives only in memory, for tools that need consistent keys within a run.
+    pub fn ephemeral() -> Result<MasterKey, KeyError> {
+        let mut key = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| KeyError::Master("no randomness".into()))?;
+        Ok(MasterKey(Secret::new(key)))
+    }
+
     /// A 32-byte key for one purpose, named by `info` (e.g. `raccordo/v1/vault-kek`).
     pub fn derive(&self, info: &str) -> Result<[u8; 32], KeyError> {
         struct Len32;

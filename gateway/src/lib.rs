@@ -11,6 +11,7 @@ pub mod files;
 pub mod inbox;
 pub mod keys;
 pub mod lifecycle;
+pub mod linkage;
 pub mod metrics;
 pub mod overdue;
 pub mod pki;
