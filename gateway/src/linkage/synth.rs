@@ -621,7 +621,7 @@ impl Population {
                     year: rng.random_range(1945..=2006),
                     month: rng.random_range(1..=12),
                     day: rng.random_range(1..=28),
-                    country: pick(&mut rng, origin.countries),
+                    country: origin.countries[rng.random_range(0..origin.countries.len())],
                     documented: rng.random_bool(origin.documented),
                 }
             })
