@@ -27,6 +27,7 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub telemetry: TelemetrySettings,
     pub linkage: LinkageSettings,
+    pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
 }
 
@@ -176,6 +177,7 @@ pub struct Config {
     pub inbox_page_size: usize,
     pub telemetry: TelemetrySettings,
     pub linkage: LinkageSettings,
+    pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
 
@@ -269,6 +271,7 @@ impl Config {
             inbox_page_size: s.inbox.page_size,
             telemetry: s.telemetry,
             linkage: s.linkage,
+            policy: crate::policy::PolicyTable { rows: s.policy },
             ambiti: s.ambiti,
             data_dir,
         })

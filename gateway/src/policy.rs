@@ -38,90 +38,58 @@ pub struct Release<'a> {
     pub today: time::Date,
 }
 
-/// One row of the table: a legal basis other than consent, the special-category condition it
-/// carries (None: any), and the purposes and categories it covers.
-type PolicyRow = (
-    LegalBasisKind,
-    Option<&'static str>,
-    &'static [Purpose],
-    &'static [DataCategory],
-);
+/// One row of the policy table (configuration): a legal basis other than consent, the
+/// special-category condition it carries (absent: any), and the purposes and data categories it
+/// covers.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyRow {
+    pub basis: LegalBasisKind,
+    #[serde(default)]
+    pub condition: Option<String>,
+    pub purposes: Vec<Purpose>,
+    pub categories: Vec<DataCategory>,
+}
 
-const NON_CONSENT: &[PolicyRow] = &[
-    (
-        LegalBasisKind::PublicTask,
-        Some("9_2_b"),
-        &[Purpose::Referral, Purpose::CaseManagement],
-        &[DataCategory::Identity, DataCategory::Social],
-    ),
-    (
-        LegalBasisKind::PublicTask,
-        Some("9_2_g"),
-        &[Purpose::Referral, Purpose::CaseManagement],
-        &[DataCategory::Identity, DataCategory::Social],
-    ),
-    (
-        LegalBasisKind::PublicTask,
-        Some("9_2_h"),
-        &[
-            Purpose::Referral,
-            Purpose::CaseManagement,
-            Purpose::HealthDataSharing,
-        ],
-        &[
-            DataCategory::Identity,
-            DataCategory::Social,
-            DataCategory::Health,
-        ],
-    ),
-    (
-        LegalBasisKind::PublicTask,
-        Some("none"),
-        &[Purpose::Referral, Purpose::CaseManagement],
-        &[DataCategory::Identity, DataCategory::Social],
-    ),
-    (
-        LegalBasisKind::VitalInterest,
-        None,
-        &[Purpose::Referral],
-        &[
-            DataCategory::Identity,
-            DataCategory::Social,
-            DataCategory::Health,
-        ],
-    ),
-];
+/// The table for legal bases other than consent.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTable {
+    pub rows: Vec<PolicyRow>,
+}
 
-pub fn decide(basis: &LegalBasis, release: Release<'_>) -> Decision {
-    match basis.basis {
-        LegalBasisKind::Consent => decide_consent(basis, release),
-        kind => {
-            let condition = basis.special_category_condition.as_deref();
-            let row = NON_CONSENT
-                .iter()
-                .find(|(k, c, _, _)| *k == kind && (c.is_none() || *c == condition));
-            match row {
-                Some((_, _, purposes, categories))
-                    if purposes.contains(&release.purpose)
-                        && categories.contains(&release.category) =>
-                {
-                    Decision::allow(format!(
-                        "{kind:?} ({}) covers {:?} data for {:?}",
+impl PolicyTable {
+    pub fn decide(&self, basis: &LegalBasis, release: Release<'_>) -> Decision {
+        match basis.basis {
+            LegalBasisKind::Consent => decide_consent(basis, release),
+            kind => {
+                let condition = basis.special_category_condition.as_deref();
+                let row = self.rows.iter().find(|r| {
+                    r.basis == kind
+                        && (r.condition.is_none() || r.condition.as_deref() == condition)
+                });
+                match row {
+                    Some(r)
+                        if r.purposes.contains(&release.purpose)
+                            && r.categories.contains(&release.category) =>
+                    {
+                        Decision::allow(format!(
+                            "{kind:?} ({}) covers {:?} data for {:?}",
+                            condition.unwrap_or("-"),
+                            release.category,
+                            release.purpose
+                        ))
+                    }
+                    Some(_) => Decision::deny(format!(
+                        "the legal basis {kind:?} with condition {} does not cover {:?} data for {:?}",
                         condition.unwrap_or("-"),
                         release.category,
                         release.purpose
-                    ))
+                    )),
+                    None => Decision::deny(format!(
+                        "no policy row for legal basis {kind:?} with condition {}",
+                        condition.unwrap_or("-")
+                    )),
                 }
-                Some(_) => Decision::deny(format!(
-                    "the legal basis {kind:?} with condition {} does not cover {:?} data for {:?}",
-                    condition.unwrap_or("-"),
-                    release.category,
-                    release.purpose
-                )),
-                None => Decision::deny(format!(
-                    "no policy row for legal basis {kind:?} with condition {}",
-                    condition.unwrap_or("-")
-                )),
             }
         }
     }
@@ -165,18 +133,32 @@ mod tests {
     use super::*;
     use time::macros::date;
 
+    fn table() -> PolicyTable {
+        PolicyTable {
+            rows: crate::config::Settings::defaults().unwrap().policy,
+        }
+    }
+
+    fn basis(v: serde_json::Value) -> LegalBasis {
+        serde_json::from_value(v).unwrap()
+    }
+
     fn consent() -> LegalBasis {
-        serde_json::from_value(serde_json::json!({
+        basis(serde_json::json!({
             "basis": "consent", "purposes": ["referral"], "recipients": ["firenze"],
             "data_categories": ["social"], "valid_from": "2026-01-01", "valid_until": "2026-12-31",
             "status": "active", "evidence": {"kind": "document", "digest": format!("sha256:{}", "0".repeat(64))}
         }))
-        .unwrap()
     }
 
-    fn release(recipient: &str, category: DataCategory, today: time::Date) -> Release<'_> {
+    fn release(
+        purpose: Purpose,
+        recipient: &str,
+        category: DataCategory,
+        today: time::Date,
+    ) -> Release<'_> {
         Release {
-            purpose: Purpose::Referral,
+            purpose,
             recipient,
             category,
             today,
@@ -185,31 +167,109 @@ mod tests {
 
     #[test]
     fn consent_is_read_literally() {
+        let t = table();
         let c = consent();
         let today = date!(2026 - 06 - 01);
-        assert!(decide(&c, release("firenze", DataCategory::Social, today)).allowed);
-        assert!(!decide(&c, release("pisa", DataCategory::Social, today)).allowed);
-        assert!(!decide(&c, release("firenze", DataCategory::Identity, today)).allowed);
+        let r = |rec, cat, day| {
+            t.decide(&c, release(Purpose::Referral, rec, cat, day))
+                .allowed
+        };
+        assert!(r("firenze", DataCategory::Social, today));
+        assert!(!r("pisa", DataCategory::Social, today), "another recipient");
         assert!(
-            !decide(
+            !r("firenze", DataCategory::Identity, today),
+            "another category"
+        );
+        assert!(
+            !r("firenze", DataCategory::Social, date!(2027 - 01 - 01)),
+            "expired"
+        );
+        assert!(
+            !r("firenze", DataCategory::Social, date!(2025 - 12 - 31)),
+            "not yet valid"
+        );
+        assert!(
+            !t.decide(
                 &c,
-                release("firenze", DataCategory::Social, date!(2027 - 01 - 01))
+                release(Purpose::Statistics, "firenze", DataCategory::Social, today)
             )
             .allowed
         );
-        let mut withdrawn = c.clone();
-        withdrawn.status = Some(ConsentStatus::Withdrawn);
-        assert!(!decide(&withdrawn, release("firenze", DataCategory::Social, today)).allowed);
+        for status in ["withdrawn", "refused", "expired"] {
+            let mut other = c.clone();
+            other.status = serde_json::from_value(serde_json::json!(status)).unwrap();
+            assert!(
+                !t.decide(
+                    &other,
+                    release(Purpose::Referral, "firenze", DataCategory::Social, today)
+                )
+                .allowed
+            );
+        }
+    }
+
+    /// Every row of the shipped table allows exactly what it lists, and nothing else.
+    #[test]
+    fn each_row_of_the_policy_table_allows_and_refuses_what_it_should() {
+        let t = table();
+        assert!(!t.rows.is_empty());
+        let today = date!(2026 - 06 - 01);
+        for row in &t.rows {
+            let b = basis(serde_json::json!({
+                "basis": row.basis, "special_category_condition": row.condition.clone().unwrap_or_else(|| "none".into())
+            }));
+            for purpose in [
+                Purpose::Referral,
+                Purpose::CaseManagement,
+                Purpose::HealthDataSharing,
+                Purpose::Statistics,
+            ] {
+                for category in [
+                    DataCategory::Identity,
+                    DataCategory::Social,
+                    DataCategory::Health,
+                ] {
+                    let d = t.decide(&b, release(purpose, "firenze", category, today));
+                    let expected =
+                        row.purposes.contains(&purpose) && row.categories.contains(&category);
+                    assert_eq!(
+                        d.allowed, expected,
+                        "{row:?} {purpose:?} {category:?}: {}",
+                        d.reason
+                    );
+                }
+            }
+        }
     }
 
     #[test]
-    fn unknown_non_consent_rows_are_refused() {
-        let b: LegalBasis =
-            serde_json::from_value(serde_json::json!({"basis": "public_task"})).unwrap();
-        let d = decide(
+    fn what_the_table_does_not_know_is_refused() {
+        let t = table();
+        let b = basis(
+            serde_json::json!({"basis": "public_task", "special_category_condition": "9_2_x"}),
+        );
+        let d = t.decide(
             &b,
-            release("firenze", DataCategory::Social, date!(2026 - 06 - 01)),
+            release(
+                Purpose::Referral,
+                "firenze",
+                DataCategory::Social,
+                date!(2026 - 06 - 01),
+            ),
         );
         assert!(!d.allowed, "{d:?}");
+        assert!(
+            !PolicyTable::default()
+                .decide(
+                    &b,
+                    release(
+                        Purpose::Referral,
+                        "firenze",
+                        DataCategory::Social,
+                        date!(2026 - 06 - 01)
+                    )
+                )
+                .allowed
+        );
     }
 }

@@ -6,7 +6,7 @@
 //! once it has accepted and the legal basis covers identity, the receiver.
 
 use crate::lifecycle::{self, MoveError, Side};
-use crate::policy::{self, Release};
+use crate::policy::Release;
 use crate::problem::ApiError;
 use crate::registry::Party;
 use crate::state::AppState;
@@ -273,7 +273,7 @@ pub fn create(
         ReferralStatus::Requested
     };
     if initial == ReferralStatus::Requested {
-        require_basis(&input.legal_basis, &input.receiver, now)?;
+        require_basis(state, &input.legal_basis, &input.receiver, now)?;
     }
     let body_digest = crate::canonical::digest(body);
     let idem_key = idempotency_key.map(|k| keys::idempotency(&caller.id, &idempotency_digest(k)));
@@ -378,8 +378,13 @@ pub fn create(
     }
 }
 
-fn require_basis(basis: &LegalBasis, receiver: &str, now: OffsetDateTime) -> Result<(), ApiError> {
-    let decision = policy::decide(
+fn require_basis(
+    state: &AppState,
+    basis: &LegalBasis,
+    receiver: &str,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
+    let decision = state.policy.decide(
         basis,
         Release {
             purpose: Purpose::Referral,
@@ -453,7 +458,7 @@ pub fn read(
         Side::Receiver
             if lifecycle::identity_released(&stored.history_statuses(), stored.status) =>
         {
-            let decision = policy::decide(
+            let decision = state.policy.decide(
                 &stored.legal_basis,
                 Release {
                     purpose: Purpose::Referral,
@@ -625,7 +630,7 @@ pub fn change_status(
                 }
             })?;
             if from == ReferralStatus::Draft && change.status == ReferralStatus::Requested {
-                require_basis(&stored.legal_basis, &stored.receiver, now)?;
+                require_basis(state, &stored.legal_basis, &stored.receiver, now)?;
                 // The service level runs from when the request is actually sent.
                 stored.due_at = now + state.service_levels.for_urgency(stored.urgency);
             }

@@ -72,6 +72,7 @@ impl Application {
             pseudonyms,
             registry,
             service_levels: config.service_levels,
+            policy: config.policy.clone(),
             inbox_max_wait: config.inbox_max_wait,
             inbox_page_size: config.inbox_page_size,
             max_body_bytes: config.max_body_bytes,

@@ -16,6 +16,7 @@ pub struct AppState {
     pub pseudonyms: Pseudonymiser,
     pub registry: Registry,
     pub service_levels: ServiceLevels,
+    pub policy: crate::policy::PolicyTable,
     pub inbox_max_wait: Duration,
     pub inbox_page_size: usize,
     pub max_body_bytes: usize,
