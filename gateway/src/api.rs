@@ -30,6 +30,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/referrals/{id}/status", web::post().to(change_status))
         .route("/v1/referrals/{id}/history", web::get().to(history))
         .route("/v1/inbox", web::get().to(inbox_list))
+        .route("/v1/consents", web::post().to(record_consent))
+        .route("/v1/consents/{id}", web::get().to(get_consent))
+        .route(
+            "/v1/consents/{id}/withdraw",
+            web::post().to(withdraw_consent),
+        )
+        .route("/v1/erasures", web::post().to(erase))
         .route("/v1/structures", web::get().to(search_structures))
         .route("/v1/structures/{id}", web::put().to(publish_structure))
         .route("/v1/openapi.json", web::get().to(openapi))
@@ -205,6 +212,81 @@ async fn inbox_list(
     };
     let page = inbox::list(&state, &caller.id, after, Duration::from_secs(wait), now).await?;
     Ok(HttpResponse::Ok().json(json!({"items": page.items, "next_cursor": page.next_cursor})))
+}
+
+async fn record_consent(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let (out, ticket) = crate::consents::record(&state, &caller, &body, now())?;
+    state.store.durable(ticket).await?;
+    let id = out["id"].as_str().unwrap_or_default().to_owned();
+    Ok(HttpResponse::Created()
+        .insert_header((header::LOCATION, format!("/v1/consents/{id}")))
+        .json(out))
+}
+
+async fn get_consent(
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(crate::consents::get(&state, &caller, &id)?))
+}
+
+async fn withdraw_consent(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let reason = match body.get("reason") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(r)) if !r.is_empty() && r.chars().count() <= 2000 => {
+            Some(r.clone())
+        }
+        Some(_) => {
+            return Err(ApiError::violation(
+                "schema-violation",
+                "The withdrawal is malformed",
+                "/reason",
+                "type",
+                "'reason' must be a string of 1 to 2000 characters",
+            ));
+        }
+    };
+    let (out, ticket) = crate::consents::withdraw(&state, &caller, &id, reason, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn erase(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let referral = body
+        .get("referral")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            ApiError::violation(
+                "schema-violation",
+                "The erasure request is malformed",
+                "/referral",
+                "required",
+                "name a referral about the person whose identity is to be erased",
+            )
+        })?;
+    let ticket = crate::persons::erase(&state, &caller, referral, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(json!({"status": "erased"})))
 }
 
 async fn publish_structure(

@@ -95,6 +95,12 @@ pub fn next(from: ReferralStatus) -> impl Iterator<Item = (ReferralStatus, Side)
         .map(|(_, t, s)| (*t, *s))
 }
 
+/// When the consent a referral relies on is withdrawn, the gateway puts it on hold if it is
+/// still open; closed referrals keep their status (and their history says what happened).
+pub fn held_on_withdrawal(status: ReferralStatus) -> bool {
+    matches!(status, Requested | Received | Accepted | InProgress)
+}
+
 /// A referral that waits for its first response (and so can be overdue).
 pub fn awaits_response(status: ReferralStatus) -> bool {
     matches!(status, Requested | Received)

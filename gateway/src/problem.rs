@@ -221,9 +221,9 @@ impl From<crate::vault::VaultError> for ApiError {
     }
 }
 
-impl From<crate::pseudonym::RandomUnavailable> for ApiError {
-    fn from(e: crate::pseudonym::RandomUnavailable) -> ApiError {
-        tracing::error!(error = %e, "pseudonymisation failure");
+impl From<crate::keys::KeyError> for ApiError {
+    fn from(e: crate::keys::KeyError) -> ApiError {
+        tracing::error!(error = %e, "key derivation failure");
         ApiError::Internal
     }
 }

@@ -12,7 +12,7 @@ use crate::registry::Party;
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::{WriteTxn, keys};
-use crate::vault::SealedIdentity;
+use crate::vault::Ciphertext;
 use raccordo_schemas::{
     Code, DataCategory, Entity, Identity, LegalBasis, Person, Profile, Purpose, Referral,
     ReferralStatus, StatusEntry, Urgency,
@@ -32,8 +32,11 @@ pub struct StoredReferral {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_structure: Option<String>,
     pub legal_basis: LegalBasis,
-    /// The regional pseudonym of the person.
-    pub subject: String,
+    /// The person's regional linkage id (never leaves the gateway).
+    pub person: String,
+    /// The consent registered from the legal basis, when the basis is consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
     pub profile: Profile,
     pub status: ReferralStatus,
     pub status_history: Vec<StatusEntry>,
@@ -146,11 +149,13 @@ impl StoredReferral {
         })
     }
 
-    /// The full view, in the shape of schema v1's referral.
+    /// The full view, in the shape of schema v1's referral, with the person's pseudonym in the
+    /// viewer's domain.
     pub fn full(
         &self,
         sealed: Sealed,
         with_identity: bool,
+        person_ref: String,
         now: OffsetDateTime,
     ) -> Result<Value, ApiError> {
         let referral = Referral {
@@ -172,6 +177,8 @@ impl StoredReferral {
             created_at: Some(self.created_at),
             due_at: Some(self.due_at),
             overdue: Some(self.overdue(now)),
+            person_ref: Some(person_ref),
+            consent_id: self.consent.clone(),
         };
         serde_json::to_value(referral).map_err(|_| ApiError::Internal)
     }
@@ -278,38 +285,12 @@ pub fn create(
     let body_digest = crate::canonical::digest(body);
     let idem_key = idempotency_key.map(|k| keys::idempotency(&caller.id, &idempotency_digest(k)));
 
-    // Work that needs no lock: pseudonymise and seal before entering the writer.
     let id = new_id();
-    let subject = state.pseudonyms.subject(input.person.identity.as_ref())?;
-    let sealed = state.vault.seal(
-        &Sealed {
-            identity: input.person.identity.clone(),
-            reason: input.reason.clone(),
-            local_case_ref: input.local_case_ref.clone(),
-        },
-        &id,
-    )?;
     let due_at = now + state.service_levels.for_urgency(input.urgency);
-    let stored = StoredReferral {
-        id: id.clone(),
-        sender: input.sender.clone(),
-        receiver: input.receiver.clone(),
-        urgency: input.urgency,
-        requested_services: input.requested_services.clone(),
-        target_structure: input.target_structure.clone(),
-        legal_basis: input.legal_basis.clone(),
-        subject,
-        profile: input.person.profile.clone(),
-        status: initial,
-        status_history: vec![StatusEntry {
-            status: initial,
-            at: now,
-            by: caller.id.clone(),
-            reason: None,
-        }],
-        created_at: now,
-        due_at,
-        first_response_at: None,
+    let sensitive = Sealed {
+        identity: input.person.identity.clone(),
+        reason: input.reason.clone(),
+        local_case_ref: input.local_case_ref.clone(),
     };
 
     let (outcome, ticket) = state.store.write(|txn| -> Result<Result<StoredReferral, String>, ApiError> {
@@ -324,6 +305,38 @@ pub fn create(
             }
             return Ok(Err(previous.referral));
         }
+        let linked = crate::persons::link(state, txn, input.person.identity.as_ref(), now)?;
+        let mut person = linked.person;
+        let person_key = person.key.clone().ok_or(ApiError::Internal)?;
+        let sealed = state.vault.seal(&person_key, &person.id, &sensitive, &id)?;
+        let consent = match input.legal_basis.basis {
+            raccordo_schemas::LegalBasisKind::Consent => Some(crate::consents::register(
+                txn,
+                &person.id,
+                &caller.id,
+                &input.legal_basis,
+                Some(&id),
+                now,
+            )?),
+            _ => None,
+        };
+        let stored = StoredReferral {
+            id: id.clone(),
+            sender: input.sender.clone(),
+            receiver: input.receiver.clone(),
+            urgency: input.urgency,
+            requested_services: input.requested_services.clone(),
+            target_structure: input.target_structure.clone(),
+            legal_basis: input.legal_basis.clone(),
+            person: person.id.clone(),
+            consent,
+            profile: input.person.profile.clone(),
+            status: initial,
+            status_history: vec![StatusEntry { status: initial, at: now, by: caller.id.clone(), reason: None }],
+            created_at: now,
+            due_at,
+            first_response_at: None,
+        };
         txn.put(&keys::referral(&id), &stored)?;
         txn.put(&keys::vault(&id), &sealed)?;
         if let Some(key) = &idem_key {
@@ -333,28 +346,39 @@ pub fn create(
             notify(txn, &stored.receiver, &stored, None, None, now)?;
             txn.put(&keys::awaiting(&id), &(stored.urgency, stored.due_at.unix_timestamp()))?;
         }
+        person.ambiti.insert(stored.sender.clone());
+        person.ambiti.insert(stored.receiver.clone());
+        txn.put(&crate::persons::key(&person.id), &person)?;
         txn.audit(AuditRecord {
             at: now,
             actor: caller.id.clone(),
             action: "referral.create".into(),
             referral: Some(id.clone()),
-            subject: Some(stored.subject.clone()),
-            detail: Some(format!("status {} to {}", initial.as_str(), stored.receiver)),
+            subject: Some(person.id.clone()),
+            detail: Some(format!(
+                "status {} to {}; person {}",
+                initial.as_str(),
+                stored.receiver,
+                if linked.new { "new" } else { "already known" }
+            )),
         })?;
-        Ok(Ok(stored.clone()))
+        if let Some(review) = &linked.review {
+            txn.audit(AuditRecord {
+                at: now,
+                actor: "gateway".into(),
+                action: "linkage.review-opened".into(),
+                referral: Some(id.clone()),
+                subject: Some(person.id.clone()),
+                detail: Some(format!("review {} against {} (score {:.3})", review.id, review.candidate, review.score)),
+            })?;
+        }
+        Ok(Ok(stored))
     })?;
     match outcome {
         Ok(stored) => {
             state.metrics.referral_moved(None, stored.status);
-            let full = stored.full(
-                Sealed {
-                    identity: input.person.identity,
-                    reason: input.reason,
-                    local_case_ref: input.local_case_ref,
-                },
-                true,
-                now,
-            )?;
+            let person_ref = state.pseudonyms.for_ambito(&caller.id, &stored.person)?;
+            let full = stored.full(sensitive, true, person_ref, now)?;
             Ok((
                 Created {
                     referral: full,
@@ -440,6 +464,29 @@ fn notify(
 
 /// Reads a referral as `caller` may see it; the read is audited, and the returned ticket must
 /// be durable before the data leaves.
+/// The sealed part of a referral, or a notice when the person's identity has been erased.
+fn open_sealed(state: &AppState, stored: &StoredReferral) -> Result<Sealed, ApiError> {
+    let person: Option<crate::persons::PersonRecord> =
+        state.store.get(&crate::persons::key(&stored.person))?;
+    let key = person.and_then(|p| p.key);
+    let ciphertext: Option<Ciphertext> = state.store.get(&keys::vault(&stored.id))?;
+    match (key, ciphertext) {
+        (Some(key), Some(ciphertext)) => {
+            Ok(state
+                .vault
+                .open(&key, &stored.person, &ciphertext, &stored.id)?)
+        }
+        _ => Ok(Sealed {
+            identity: None,
+            reason: ERASED.to_owned(),
+            local_case_ref: None,
+        }),
+    }
+}
+
+/// What stands in for free text once the identity has been erased or purged.
+pub const ERASED: &str = "[erased: the identifying part of this referral no longer exists]";
+
 pub fn read(
     state: &AppState,
     caller: &Party,
@@ -458,8 +505,9 @@ pub fn read(
         Side::Receiver
             if lifecycle::identity_released(&stored.history_statuses(), stored.status) =>
         {
+            let basis = crate::consents::effective_basis(state, &stored)?;
             let decision = state.policy.decide(
-                &stored.legal_basis,
+                &basis,
                 Release {
                     purpose: Purpose::Referral,
                     recipient: &caller.id,
@@ -490,12 +538,9 @@ pub fn read(
     let body = match view {
         View::Triage => stored.triage(now),
         View::Full => {
-            let sealed: SealedIdentity = state
-                .store
-                .get(&keys::vault(id))?
-                .ok_or(ApiError::Internal)?;
-            let sealed: Sealed = state.vault.open(&sealed, id)?;
-            stored.full(sealed, with_identity, now)?
+            let sealed = open_sealed(state, &stored)?;
+            let person_ref = state.pseudonyms.for_ambito(&caller.id, &stored.person)?;
+            stored.full(sealed, with_identity, person_ref, now)?
         }
     };
     let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
@@ -504,7 +549,7 @@ pub fn read(
             actor: caller.id.clone(),
             action: format!("referral.read.{}", view.as_str()),
             referral: Some(stored.id.clone()),
-            subject: Some(stored.subject.clone()),
+            subject: Some(stored.person.clone()),
             detail: Some(detail),
         })?;
         Ok(())
@@ -630,7 +675,8 @@ pub fn change_status(
                 }
             })?;
             if from == ReferralStatus::Draft && change.status == ReferralStatus::Requested {
-                require_basis(state, &stored.legal_basis, &stored.receiver, now)?;
+                let basis = crate::consents::effective_basis(state, &stored)?;
+                require_basis(state, &basis, &stored.receiver, now)?;
                 // The service level runs from when the request is actually sent.
                 stored.due_at = now + state.service_levels.for_urgency(stored.urgency);
             }
@@ -668,7 +714,7 @@ pub fn change_status(
                 actor: caller.id.clone(),
                 action: "referral.status".into(),
                 referral: Some(stored.id.clone()),
-                subject: Some(stored.subject.clone()),
+                subject: Some(stored.person.clone()),
                 detail: Some(format!("{} -> {}", from.as_str(), change.status.as_str())),
             })?;
             Ok((stored, Some(from)))

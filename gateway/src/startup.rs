@@ -59,8 +59,8 @@ impl Application {
         let registry = Registry::load(&config)?;
         let master = MasterKey::load_or_create(&config.master_key, &config.master_key_file)?;
         let vault = Vault::new(master.derive("raccordo/v1/vault-kek")?)?;
-        let pseudonyms =
-            Pseudonymiser::new(master.derive("raccordo/v1/pseudonym/regional/epoch-1")?);
+        let encoder = crate::linkage::keys::encoder(&master, config.linkage.epoch)?;
+        let pseudonyms = Pseudonymiser::new(master, config.linkage.epoch)?;
         let store = Store::open(&config.data_dir.join("store"))?;
         let metrics = Metrics::new()?;
         for (_, r) in store.scan::<StoredReferral>(keys::REFERRAL, None, usize::MAX)? {
@@ -71,6 +71,11 @@ impl Application {
             vault,
             pseudonyms,
             registry,
+            encoder,
+            thresholds: crate::persons::Thresholds {
+                auto_link: config.linkage.auto_link_threshold,
+                review: config.linkage.review_threshold,
+            },
             service_levels: config.service_levels,
             policy: config.policy.clone(),
             inbox_max_wait: config.inbox_max_wait,

@@ -15,6 +15,8 @@ pub struct AppState {
     pub vault: Vault,
     pub pseudonyms: Pseudonymiser,
     pub registry: Registry,
+    pub encoder: crate::linkage::Encoder,
+    pub thresholds: crate::persons::Thresholds,
     pub service_levels: ServiceLevels,
     pub policy: crate::policy::PolicyTable,
     pub inbox_max_wait: Duration,

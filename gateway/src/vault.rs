@@ -1,7 +1,10 @@
-//! The identity vault. Each identity is encrypted with its own data key (AES-256-GCM); the data
-//! key is stored wrapped by a key-encryption key derived from the master secret. Destroying a
-//! wrapped data key makes that identity unreadable everywhere (crypto-shredding), which is how
-//! erasure will work without rewriting history.
+//! The identity vault: envelope encryption with one data key per person.
+//!
+//! Each person (regional linkage id) gets a random AES-256-GCM data key, stored only wrapped by
+//! a key-encryption key derived from the master secret. Everything identifying about the person
+//! (identity, free text) is sealed under that data key, bound to the record it belongs to.
+//! Destroying the wrapped key makes all of it unreadable at once, wherever it is stored:
+//! crypto-shredding, which is how erasure works without rewriting history.
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -12,20 +15,17 @@ use serde::{Deserialize, Serialize};
 pub enum VaultError {
     #[error("identity could not be sealed")]
     Seal,
-    #[error("identity could not be opened (wrong key, or the record was altered)")]
+    #[error("identity could not be opened (wrong key, erased, or altered)")]
     Open,
 }
 
-/// What the store keeps: nothing readable without the master secret.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SealedIdentity {
-    /// Nonce and ciphertext of the data key under the key-encryption key.
-    #[serde(with = "hex_bytes")]
-    pub wrapped_key: Vec<u8>,
-    /// Nonce and ciphertext of the identity (JSON) under the data key.
-    #[serde(with = "hex_bytes")]
-    pub ciphertext: Vec<u8>,
-}
+/// A person's data key, wrapped by the key-encryption key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WrappedKey(#[serde(with = "hex_bytes")] pub Vec<u8>);
+
+/// Nonce and ciphertext of a sealed value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ciphertext(#[serde(with = "hex_bytes")] pub Vec<u8>);
 
 /// Bytes as a hex string: a JSON array of numbers would triple the size of every sealed record.
 mod hex_bytes {
@@ -65,35 +65,43 @@ impl Vault {
         })
     }
 
-    /// Encrypts an identity, bound to `context` (the record it belongs to) so that a sealed
-    /// identity moved to another record does not open.
+    /// A new data key for `owner` (the person's linkage id), wrapped.
+    pub fn new_data_key(&self, owner: &str) -> Result<WrappedKey, VaultError> {
+        let mut key = [0u8; 32];
+        self.rng.fill(&mut key).map_err(|_| VaultError::Seal)?;
+        Ok(WrappedKey(self.encrypt(&self.kek, &key, owner)?))
+    }
+
+    fn unwrap_key(&self, wrapped: &WrappedKey, owner: &str) -> Result<LessSafeKey, VaultError> {
+        let key = self.decrypt(&self.kek, &wrapped.0, owner)?;
+        Ok(LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, &key).map_err(|_| VaultError::Open)?,
+        ))
+    }
+
+    /// Seals `value` under the owner's data key, bound to `context` (the record it belongs to),
+    /// so that a sealed value moved to another record does not open.
     pub fn seal<T: Serialize>(
         &self,
-        identity: &T,
+        key: &WrappedKey,
+        owner: &str,
+        value: &T,
         context: &str,
-    ) -> Result<SealedIdentity, VaultError> {
-        let mut data_key = [0u8; 32];
-        self.rng.fill(&mut data_key).map_err(|_| VaultError::Seal)?;
-        let plaintext = serde_json::to_vec(identity).map_err(|_| VaultError::Seal)?;
-        let dek = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &data_key).map_err(|_| VaultError::Seal)?,
-        );
-        Ok(SealedIdentity {
-            ciphertext: self.encrypt(&dek, &plaintext, context)?,
-            wrapped_key: self.encrypt(&self.kek, &data_key, context)?,
-        })
+    ) -> Result<Ciphertext, VaultError> {
+        let dek = self.unwrap_key(key, owner).map_err(|_| VaultError::Seal)?;
+        let plaintext = serde_json::to_vec(value).map_err(|_| VaultError::Seal)?;
+        Ok(Ciphertext(self.encrypt(&dek, &plaintext, context)?))
     }
 
     pub fn open<T: DeserializeOwned>(
         &self,
-        sealed: &SealedIdentity,
+        key: &WrappedKey,
+        owner: &str,
+        sealed: &Ciphertext,
         context: &str,
     ) -> Result<T, VaultError> {
-        let data_key = self.decrypt(&self.kek, &sealed.wrapped_key, context)?;
-        let dek = LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, &data_key).map_err(|_| VaultError::Open)?,
-        );
-        let plaintext = self.decrypt(&dek, &sealed.ciphertext, context)?;
+        let dek = self.unwrap_key(key, owner)?;
+        let plaintext = self.decrypt(&dek, &sealed.0, context)?;
         serde_json::from_slice(&plaintext).map_err(|_| VaultError::Open)
     }
 
@@ -142,18 +150,47 @@ mod tests {
     use raccordo_schemas::Identity;
 
     #[test]
-    fn seals_and_opens_only_in_its_context() {
+    fn seals_and_opens_only_with_its_key_owner_and_context() {
         let vault = Vault::new([1u8; 32]).unwrap();
         let identity = Identity {
             family_name: Some("Rossi".into()),
             ..Identity::default()
         };
-        let sealed = vault.seal(&identity, "ref-1").unwrap();
+        let key = vault.new_data_key("L1").unwrap();
+        let sealed = vault.seal(&key, "L1", &identity, "ref-1").unwrap();
         let bytes = serde_json::to_vec(&sealed).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("Rossi"));
-        assert_eq!(vault.open::<Identity>(&sealed, "ref-1").unwrap(), identity);
-        assert!(vault.open::<Identity>(&sealed, "ref-2").is_err());
+        assert_eq!(
+            vault
+                .open::<Identity>(&key, "L1", &sealed, "ref-1")
+                .unwrap(),
+            identity
+        );
+        assert!(
+            vault
+                .open::<Identity>(&key, "L1", &sealed, "ref-2")
+                .is_err(),
+            "another record"
+        );
+        assert!(
+            vault
+                .open::<Identity>(&key, "L2", &sealed, "ref-1")
+                .is_err(),
+            "another owner"
+        );
+        let other_key = vault.new_data_key("L1").unwrap();
+        assert!(
+            vault
+                .open::<Identity>(&other_key, "L1", &sealed, "ref-1")
+                .is_err(),
+            "another data key"
+        );
         let other = Vault::new([2u8; 32]).unwrap();
-        assert!(other.open::<Identity>(&sealed, "ref-1").is_err());
+        assert!(
+            other
+                .open::<Identity>(&key, "L1", &sealed, "ref-1")
+                .is_err(),
+            "another master"
+        );
     }
 }

@@ -278,6 +278,10 @@ pub struct Referral {
     pub due_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overdue: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -20,9 +20,32 @@ const K_DAY: usize = 8;
 const K_SEX: usize = 8;
 const K_COUNTRY: usize = 8;
 
-/// A Bloom filter of one field (or one name token).
+/// A Bloom filter of one field (or one name token). Stored as hex.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Filter(pub [u64; WORDS]);
+
+impl serde::Serialize for Filter {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::pki::hex(&self.to_bytes()))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Filter {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Filter, D::Error> {
+        use serde::de::Error;
+        let text = <&str>::deserialize(d)?;
+        let bytes: Option<Vec<u8>> = (0..text.len())
+            .step_by(2)
+            .map(|i| {
+                text.get(i..i + 2)
+                    .and_then(|p| u8::from_str_radix(p, 16).ok())
+            })
+            .collect();
+        bytes
+            .and_then(|b| Filter::from_bytes(&b))
+            .ok_or_else(|| D::Error::custom("not a filter"))
+    }
+}
 
 impl std::fmt::Debug for Filter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -107,7 +130,7 @@ impl LinkRecord {
 /// The encoding of a record: field-level Bloom filters, one per name token (for each spelling
 /// of the name: the registered one, then each alias) salted with `salt_year`, and one each for
 /// the birth date, sex and country of birth when known.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Encoded {
     pub salt_year: Option<u16>,
     pub names: Vec<Vec<Filter>>,

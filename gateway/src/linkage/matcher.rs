@@ -119,6 +119,11 @@ pub fn score(encoder: &Encoder, a: &Item, b: &Item) -> f64 {
         (Some(_), None) => (a.unsalted(encoder), &b.encoded),
         (None, Some(_)) => (&a.encoded, b.unsalted(encoder)),
     };
+    compare(ea, eb)
+}
+
+/// The score of two encodings with the same salt.
+pub fn compare(ea: &Encoded, eb: &Encoded) -> f64 {
     let names = names_score(&ea.names, &eb.names).unwrap_or(UNKNOWN);
     let country = field(ea.country.as_ref(), eb.country.as_ref());
     let mut month = field(ea.month.as_ref(), eb.month.as_ref());
@@ -139,6 +144,22 @@ pub fn score(encoder: &Encoder, a: &Item, b: &Item) -> f64 {
     };
     let country_factor = if country < 0.5 { COUNTRY_DIFFERS } else { 1.0 };
     base * sex_factor * country_factor
+}
+
+/// The score of a record being registered (its fields in hand) against a stored encoding: when
+/// the salts differ because a year is unknown or one typo away, the new record is re-encoded with
+/// the stored record's salt.
+pub fn score_against(encoder: &Encoder, new: &Prepared, own: &Encoded, stored: &Encoded) -> f64 {
+    let resalt = match (own.salt_year, stored.salt_year) {
+        (a, b) if a == b => false,
+        (Some(a), Some(b)) => near_years(a, b),
+        _ => true,
+    };
+    if resalt {
+        compare(&encoder.encode(new, stored.salt_year), stored)
+    } else {
+        compare(own, stored)
+    }
 }
 
 /// An index of items by blocking key.

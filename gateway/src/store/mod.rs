@@ -232,6 +232,15 @@ impl WriteTxn<'_> {
         }
     }
 
+    /// Keys under `prefix` as they were before this write.
+    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<sled::IVec>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree.scan_prefix(prefix).keys() {
+            out.push(item?);
+        }
+        Ok(out)
+    }
+
     pub fn put<T: Serialize>(&mut self, key: &[u8], value: &T) -> Result<(), StoreError> {
         self.batch.insert(key, serde_json::to_vec(value)?);
         self.dirty = true;

@@ -72,7 +72,7 @@ async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
 
     let report = verify_data_dir(&data).unwrap();
     assert!(report.valid, "{report:?}");
-    assert_eq!(report.entries, 4);
+    assert_eq!(report.entries, 5);
 
     // Every access is in the log, by whom and how.
     let db = sled::open(data.join("store")).unwrap();
@@ -91,6 +91,7 @@ async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
     assert_eq!(
         actions,
         [
+            ("prato", "consent.register"),
             ("prato", "referral.create"),
             ("firenze", "referral.read.triage"),
             ("firenze", "referral.status"),
@@ -100,7 +101,7 @@ async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
     );
 
     // Someone rewrites who read the record.
-    let (key, mut entry) = entries[1].clone();
+    let (key, mut entry) = entries[2].clone();
     entry.record.actor = "pisa".into();
     tree.insert(key, serde_json::to_vec(&entry).unwrap())
         .unwrap();
@@ -109,7 +110,7 @@ async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
     drop(db);
     let report = verify_data_dir(&data).unwrap();
     assert!(!report.valid);
-    assert_eq!(report.first_broken.unwrap().seq, entries[1].1.seq);
+    assert_eq!(report.first_broken.unwrap().seq, entries[2].1.seq);
     drop(dir);
 }
 

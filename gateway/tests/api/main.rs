@@ -8,6 +8,7 @@ mod harness;
 mod inbox;
 mod lifecycle;
 mod ops;
+mod privacy;
 mod referrals;
 mod structures;
 mod telemetry;
