@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: LinkageCommand,
     },
+    /// Key management.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Audit log tools.
     Audit {
         #[command(subcommand)]
@@ -95,6 +100,17 @@ enum LinkageCommand {
 }
 
 #[derive(Subcommand)]
+enum KeysCommand {
+    /// Move pseudonyms and linkage encodings to the next key epoch, keeping every link. Run with
+    /// the gateway stopped; an interrupted rotation leaves the old epoch working and resumes when
+    /// run again.
+    Rotate {
+        #[arg(long, env = "RACCORDO_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain of a (stopped) gateway's data directory and report the first broken
     /// link. Exit code 0: valid; 1: broken; 2: could not be read.
@@ -129,6 +145,24 @@ fn main() -> ExitCode {
             }
         },
         Command::Linkage { command } => linkage(command),
+        Command::Keys {
+            command: KeysCommand::Rotate { config },
+        } => match Settings::load(config.as_deref()).and_then(Config::from_settings) {
+            Err(e) => {
+                eprintln!("raccordo keys rotate: {e}");
+                ExitCode::from(2)
+            }
+            Ok(config) => match raccordo_gateway::rotation::rotate(&config, time_now()) {
+                Ok((epoch, report)) => {
+                    println!("{}", serde_json::json!({"epoch": epoch, "report": report}));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("raccordo keys rotate: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        },
         Command::Bench {
             connections,
             seconds,
@@ -143,6 +177,10 @@ fn main() -> ExitCode {
             out,
         ),
     }
+}
+
+fn time_now() -> raccordo_gateway::rotation::Now {
+    raccordo_gateway::rotation::now()
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {

@@ -37,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::post().to(withdraw_consent),
         )
         .route("/v1/erasures", web::post().to(erase))
+        .route("/v1/linkage/known", web::post().to(known_elsewhere))
+        .route("/v1/access-reports", web::post().to(access_report))
+        .route("/v1/linkage/reviews", web::get().to(reviews))
+        .route("/v1/linkage/reviews/{id}", web::post().to(decide_review))
         .route("/v1/structures", web::get().to(search_structures))
         .route("/v1/structures/{id}", web::put().to(publish_structure))
         .route("/v1/openapi.json", web::get().to(openapi))
@@ -287,6 +291,111 @@ async fn erase(
     let ticket = crate::persons::erase(&state, &caller, referral, now())?;
     state.store.durable(ticket).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "erased"})))
+}
+
+async fn known_elsewhere(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let person = body
+        .get("person")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let identity = person.get("identity").cloned().ok_or_else(|| {
+        ApiError::violation(
+            "schema-violation",
+            "The question is malformed",
+            "/person/identity",
+            "required",
+            "ask with the person's identity",
+        )
+    })?;
+    let wrapped = json!({"identity": identity, "profile": {"ethos": "1", "age_band": "unknown", "sex": "unknown", "citizenship_group": "unknown"}});
+    raccordo_schemas::validate(raccordo_schemas::Entity::Person, &wrapped).map_err(|v| {
+        ApiError::schema(
+            v.into_iter()
+                .map(|mut x| {
+                    x.pointer = format!("/person{}", x.pointer);
+                    x
+                })
+                .collect(),
+        )
+    })?;
+    let identity: raccordo_schemas::Identity =
+        serde_json::from_value(identity).map_err(|_| ApiError::Internal)?;
+    let (out, ticket) = crate::persons::known_elsewhere(&state, &caller, &identity, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn access_report(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let referral = body
+        .get("referral")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            ApiError::violation(
+                "schema-violation",
+                "The request is malformed",
+                "/referral",
+                "required",
+                "name a referral about the person",
+            )
+        })?;
+    let entries = crate::access_report::report(&state, &caller, referral)?;
+    let wants_text = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/plain"));
+    Ok(if wants_text {
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(crate::access_report::text(&entries))
+    } else {
+        HttpResponse::Ok().json(json!({"entries": entries}))
+    })
+}
+
+async fn reviews(state: State, Caller(caller): Caller) -> Result<HttpResponse, ApiError> {
+    let (out, ticket) = crate::persons::reviews(&state, &caller, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+async fn decide_review(
+    req: HttpRequest,
+    state: State,
+    Caller(caller): Caller,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = json_body(&req, payload, state.max_body_bytes).await?;
+    let same = match body.get("decision").and_then(|d| d.as_str()) {
+        Some("link") => true,
+        Some("separate") => false,
+        _ => {
+            return Err(ApiError::violation(
+                "schema-violation",
+                "The decision is malformed",
+                "/decision",
+                "enum",
+                "'decision' must be 'link' or 'separate'",
+            ));
+        }
+    };
+    let ticket = crate::persons::decide(&state, &caller, &id, same, now())?;
+    state.store.durable(ticket).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"id": id.as_str(), "decision": if same { "link" } else { "separate" }})))
 }
 
 async fn publish_structure(

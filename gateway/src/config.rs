@@ -27,8 +27,16 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub telemetry: TelemetrySettings,
     pub linkage: LinkageSettings,
+    pub retention: RetentionSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    pub closed_referral_days: u64,
+    pub sweep_interval_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,7 +44,6 @@ pub struct Settings {
 pub struct LinkageSettings {
     pub auto_link_threshold: f64,
     pub review_threshold: f64,
-    pub epoch: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +184,9 @@ pub struct Config {
     pub inbox_page_size: usize,
     pub telemetry: TelemetrySettings,
     pub linkage: LinkageSettings,
+    /// How long the identifying part of a closed referral is kept, and how often to check.
+    pub retention: Duration,
+    pub retention_sweep: Duration,
     pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -271,6 +281,8 @@ impl Config {
             inbox_page_size: s.inbox.page_size,
             telemetry: s.telemetry,
             linkage: s.linkage,
+            retention: Duration::from_secs(s.retention.closed_referral_days.saturating_mul(86_400)),
+            retention_sweep: Duration::from_secs(s.retention.sweep_interval_seconds.max(1)),
             policy: crate::policy::PolicyTable { rows: s.policy },
             ambiti: s.ambiti,
             data_dir,

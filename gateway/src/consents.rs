@@ -8,6 +8,7 @@ use crate::problem::ApiError;
 use crate::referrals::{InboxEvent, StoredReferral};
 use crate::registry::Party;
 use crate::state::AppState;
+use crate::store::Read;
 use crate::store::audit::AuditRecord;
 use crate::store::{Ticket, WriteTxn, keys};
 use raccordo_schemas::{ConsentStatus, LegalBasis, LegalBasisKind, ReferralStatus, StatusEntry};

@@ -4,6 +4,7 @@
 use crate::problem::ApiError;
 use crate::referrals::{InboxEvent, StoredReferral};
 use crate::state::AppState;
+use crate::store::Read;
 use crate::store::keys;
 use serde_json::Value;
 use std::time::Duration;

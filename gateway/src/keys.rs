@@ -15,6 +15,7 @@ pub enum KeyError {
 }
 
 /// The 32-byte master secret.
+#[derive(Clone)]
 pub struct MasterKey(Secret<[u8; 32]>);
 
 impl std::fmt::Debug for MasterKey {

@@ -2,6 +2,7 @@
 //! identities in an encrypted vault, acknowledges only what is durable, and audits every access
 //! in a hash chain. See ARCHITECTURE.md at the repository root for the map.
 
+pub mod access_report;
 pub mod api;
 pub mod bench;
 pub mod canonical;
@@ -22,6 +23,8 @@ pub mod problem;
 pub mod pseudonym;
 pub mod referrals;
 pub mod registry;
+pub mod retention;
+pub mod rotation;
 pub mod secret;
 pub mod startup;
 pub mod state;

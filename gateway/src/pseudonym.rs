@@ -44,6 +44,9 @@ pub fn is_valid(p: &str) -> bool {
     CHECK[(value % 37) as usize] == b[26]
 }
 
+/// The epoch of the ambito-facing pseudonyms.
+pub const AMBITO_EPOCH: u32 = 1;
+
 /// Keys of one epoch.
 pub struct Pseudonymiser {
     master: MasterKey,
@@ -76,11 +79,12 @@ impl Pseudonymiser {
         Some(Self::tag(&self.codice_fiscale, cf.as_bytes()))
     }
 
-    /// The pseudonym of a person (by linkage id) in one ambito's domain.
+    /// The pseudonym of a person (by linkage id) in one ambito's domain. Ambiti keep these in
+    /// their own systems, so they follow their own epoch (`AMBITO_EPOCH`), not the linkage
+    /// rotation, which re-derives only what the gateway stores.
     pub fn for_ambito(&self, ambito: &str, linkage_id: &str) -> Result<String, KeyError> {
         let key = self.master.derive(&format!(
-            "raccordo/v1/pseudonym/{ambito}/person/epoch-{}",
-            self.epoch
+            "raccordo/v1/pseudonym/{ambito}/person/epoch-{AMBITO_EPOCH}"
         ))?;
         Ok(Self::tag(
             &hmac::Key::new(hmac::HMAC_SHA256, &key),
@@ -150,7 +154,15 @@ mod tests {
         );
         assert_ne!(prato, e1.for_ambito("firenze", "L-1").unwrap());
         assert_ne!(prato, e1.for_ambito("prato", "L-2").unwrap());
-        assert_ne!(prato, e2.for_ambito("prato", "L-1").unwrap());
+        assert_eq!(
+            prato,
+            e2.for_ambito("prato", "L-1").unwrap(),
+            "ambiti keep their pseudonyms across linkage rotations"
+        );
+        assert_ne!(
+            e1.codice_fiscale("RSSMRA80A01H501U"),
+            e2.codice_fiscale("RSSMRA80A01H501U")
+        );
         assert!(is_valid(&prato));
     }
 }

@@ -10,6 +10,7 @@ use crate::policy::Release;
 use crate::problem::ApiError;
 use crate::registry::Party;
 use crate::state::AppState;
+use crate::store::Read;
 use crate::store::audit::AuditRecord;
 use crate::store::{WriteTxn, keys};
 use crate::vault::Ciphertext;
@@ -339,6 +340,7 @@ pub fn create(
         };
         txn.put(&keys::referral(&id), &stored)?;
         txn.put(&keys::vault(&id), &sealed)?;
+        txn.put(&keys::person_referral(&person.id, &id), &())?;
         if let Some(key) = &idem_key {
             txn.put(key, &IdempotencyRecord { referral: id.clone(), body_digest: body_digest.clone() })?;
         }
@@ -464,6 +466,13 @@ fn notify(
 
 /// Reads a referral as `caller` may see it; the read is audited, and the returned ticket must
 /// be durable before the data leaves.
+/// The person's pseudonym in `ambito`'s domain, after any merge decided in review.
+fn person_ref(state: &AppState, ambito: &str, person: &str) -> Result<String, ApiError> {
+    let canonical =
+        crate::persons::resolve(&state.store, person)?.map_or_else(|| person.to_owned(), |p| p.id);
+    Ok(state.pseudonyms.for_ambito(ambito, &canonical)?)
+}
+
 /// The sealed part of a referral, or a notice when the person's identity has been erased.
 fn open_sealed(state: &AppState, stored: &StoredReferral) -> Result<Sealed, ApiError> {
     let person: Option<crate::persons::PersonRecord> =
@@ -539,8 +548,12 @@ pub fn read(
         View::Triage => stored.triage(now),
         View::Full => {
             let sealed = open_sealed(state, &stored)?;
-            let person_ref = state.pseudonyms.for_ambito(&caller.id, &stored.person)?;
-            stored.full(sealed, with_identity, person_ref, now)?
+            stored.full(
+                sealed,
+                with_identity,
+                person_ref(state, &caller.id, &stored.person)?,
+                now,
+            )?
         }
     };
     let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {

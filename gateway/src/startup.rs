@@ -9,7 +9,7 @@ use crate::pseudonym::Pseudonymiser;
 use crate::referrals::StoredReferral;
 use crate::registry::{Registry, RegistryError};
 use crate::state::AppState;
-use crate::store::{Store, StoreError, keys};
+use crate::store::{Read, Store, StoreError, keys};
 use crate::tls::{self, TlsError};
 use crate::vault::{Vault, VaultError};
 use actix_web::dev::{Server, ServerHandle, Service};
@@ -45,6 +45,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    retention: (std::time::Duration, std::time::Duration),
 }
 
 impl Application {
@@ -59,9 +60,10 @@ impl Application {
         let registry = Registry::load(&config)?;
         let master = MasterKey::load_or_create(&config.master_key, &config.master_key_file)?;
         let vault = Vault::new(master.derive("raccordo/v1/vault-kek")?)?;
-        let encoder = crate::linkage::keys::encoder(&master, config.linkage.epoch)?;
-        let pseudonyms = Pseudonymiser::new(master, config.linkage.epoch)?;
         let store = Store::open(&config.data_dir.join("store"))?;
+        let epoch = store.get::<u32>(crate::persons::EPOCH_KEY)?.unwrap_or(1);
+        let encoder = crate::linkage::keys::encoder(&master, epoch)?;
+        let pseudonyms = Pseudonymiser::new(master, epoch)?;
         let metrics = Metrics::new()?;
         for (_, r) in store.scan::<StoredReferral>(keys::REFERRAL, None, usize::MAX)? {
             metrics.referral_moved(None, r.status);
@@ -141,6 +143,7 @@ impl Application {
             port,
             server,
             state,
+            retention: (config.retention, config.retention_sweep),
         })
     }
 
@@ -156,7 +159,11 @@ impl Application {
     /// Serves until stopped, then flushes and releases the store: when this returns, the data
     /// directory can be opened again (a restart in the same process, `raccordo audit verify`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let (keep, every) = self.retention;
+        let sweeper = tokio::spawn(crate::retention::run(self.state.clone(), keep, every));
         let result = self.server.await;
+        sweeper.abort();
+        let _ = sweeper.await;
         if let Err(e) = self.state.store.close() {
             tracing::error!(error = %e, "closing the store");
         }

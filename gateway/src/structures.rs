@@ -4,6 +4,7 @@
 use crate::problem::ApiError;
 use crate::registry::Party;
 use crate::state::AppState;
+use crate::store::Read;
 use crate::store::keys;
 use raccordo_schemas::{Entity, Structure, codelist};
 use serde_json::Value;

@@ -70,3 +70,17 @@ pub fn decode_u64(bytes: &[u8]) -> u64 {
     buf[8 - tail.len()..].copy_from_slice(tail);
     u64::from_be_bytes(buf)
 }
+
+/// Audit entries about one person: `subj/<linkage id>/<seq>`.
+pub fn subject_prefix(person: &str) -> Vec<u8> {
+    format!("subj/{person}/").into_bytes()
+}
+
+/// Referrals about one person: `pref/<linkage id>/<referral id>`.
+pub fn person_referral(person: &str, referral: &str) -> Vec<u8> {
+    format!("pref/{person}/{referral}").into_bytes()
+}
+
+pub fn person_referral_prefix(person: &str) -> Vec<u8> {
+    format!("pref/{person}/").into_bytes()
+}

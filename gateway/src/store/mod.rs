@@ -149,13 +149,6 @@ impl Store {
         let _ = rx.wait_for(|d| d.seq > seq).await;
     }
 
-    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree.get(key)? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
-    }
-
     pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
         Ok(self.tree.get(key)?)
     }
@@ -214,6 +207,39 @@ impl Drop for Store {
     }
 }
 
+/// Reading records, the same way from the store and from inside a write (where it sees the
+/// store as it was before the write).
+pub trait Read {
+    fn tree(&self) -> &sled::Tree;
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
+        match self.tree().get(key)? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<sled::IVec>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.tree().scan_prefix(prefix).keys() {
+            out.push(item?);
+        }
+        Ok(out)
+    }
+}
+
+impl Read for Store {
+    fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+}
+
+impl Read for WriteTxn<'_> {
+    fn tree(&self) -> &sled::Tree {
+        self.tree
+    }
+}
+
 /// One write in progress: reads see the store as it was before this write (staged changes are
 /// not visible to `get`), which is all our writes need.
 pub struct WriteTxn<'a> {
@@ -225,22 +251,6 @@ pub struct WriteTxn<'a> {
 }
 
 impl WriteTxn<'_> {
-    pub fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree.get(key)? {
-            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Keys under `prefix` as they were before this write.
-    pub fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<sled::IVec>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree.scan_prefix(prefix).keys() {
-            out.push(item?);
-        }
-        Ok(out)
-    }
-
     pub fn put<T: Serialize>(&mut self, key: &[u8], value: &T) -> Result<(), StoreError> {
         self.batch.insert(key, serde_json::to_vec(value)?);
         self.dirty = true;
@@ -263,6 +273,12 @@ impl WriteTxn<'_> {
     /// Appends an entry to the hash-chained audit log, in this write's batch.
     pub fn audit(&mut self, record: AuditRecord) -> Result<(), StoreError> {
         let seq = self.next_seq();
+        if let Some(subject) = &record.subject {
+            // Per-person index of the log, for the access report (GDPR art. 15).
+            let mut k = keys::subject_prefix(subject);
+            k.extend_from_slice(&seq.to_be_bytes());
+            self.batch.insert(k, &[][..]);
+        }
         let (bytes, head) = audit::seal(seq, &self.audit_head, record)?;
         self.batch.insert(keys::audit(seq), bytes);
         self.audit_head = head;

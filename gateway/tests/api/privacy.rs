@@ -263,3 +263,284 @@ async fn erasure_leaves_no_readable_identity_and_keeps_the_rest() {
         .await;
     assert_ne!(c.body["person_ref"], a.body["person_ref"]);
 }
+
+#[tokio::test]
+async fn known_elsewhere_says_yes_or_no_and_how_many_never_which() {
+    let app = TestApp::spawn().await;
+    let body = referral("prato", "firenze");
+    app.send_referral("prato", &body, None).await;
+    let ask = |party: &'static str, identity: serde_json::Value| {
+        let app = &app;
+        async move {
+            app.post(
+                party,
+                "/v1/linkage/known",
+                &json!({"person": {"identity": identity}}),
+            )
+            .await
+        }
+    };
+    let r = ask("pisa", body["person"]["identity"].clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"known": true, "ambiti": 2}),
+        "only yes/no and a count"
+    );
+    // Without the codice fiscale, by name and birth date.
+    let mut by_name = body["person"]["identity"].clone();
+    by_name.as_object_mut().unwrap().remove("codice_fiscale");
+    assert_eq!(
+        ask("pisa", by_name).await.body,
+        json!({"known": true, "ambiti": 2})
+    );
+    // The sender itself is not counted.
+    assert_eq!(
+        ask("prato", body["person"]["identity"].clone()).await.body,
+        json!({"known": true, "ambiti": 1})
+    );
+    let stranger = json!({"given_names": "Giulia", "family_name": "Rossi", "birth_date": "1970-03-02", "sex": "female", "country_of_birth": "IT"});
+    assert_eq!(
+        ask("pisa", stranger).await.body,
+        json!({"known": false, "ambiti": 0})
+    );
+    let bad = ask("pisa", json!({"codice_fiscale": "nope"})).await;
+    assert_problem(&bad, 422, "schema-violation");
+    assert_eq!(
+        bad.body["errors"][0]["pointer"],
+        "/person/identity/codice_fiscale"
+    );
+}
+
+#[tokio::test]
+async fn the_review_band_goes_to_a_regional_operator_whose_decision_links() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .send_referral("prato", &referral("prato", "firenze"), None)
+        .await;
+    // Same names, but no codice fiscale, birth date or country: not enough to link on its own.
+    let mut weak = referral("pisa", "firenze");
+    weak["person"]["identity"] =
+        json!({"given_names": "Salim", "family_name": "Mohamed", "sex": "male"});
+    let second = app.send_referral("pisa", &weak, None).await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    let before = app
+        .post(
+            "lucca",
+            "/v1/linkage/known",
+            &json!({"person": {"identity": {"codice_fiscale": "MHMSLM85T10Z330X"}}}),
+        )
+        .await;
+    assert_eq!(
+        before.body["ambiti"], 2,
+        "the weak registration (Pisa) is its own person until reviewed"
+    );
+
+    assert_problem(
+        &app.get("prato", "/v1/linkage/reviews").await,
+        403,
+        "region-only",
+    );
+    let reviews = app.get("region", "/v1/linkage/reviews").await;
+    let items = reviews.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", reviews.text);
+    assert_eq!(items[0]["new"][0]["given_names"], "Salim");
+    assert_eq!(
+        items[0]["candidate"][0]["codice_fiscale"],
+        "MHMSLM85T10Z330X"
+    );
+    let review = items[0]["id"].as_str().unwrap();
+    let r = app
+        .post(
+            "region",
+            &format!("/v1/linkage/reviews/{review}"),
+            &json!({"decision": "link"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        app.get("region", "/v1/linkage/reviews").await.body["items"],
+        json!([])
+    );
+
+    // From now on the two registrations are one person: Firenze sees one pseudonym.
+    for r in [&first, &second] {
+        app.set_status("firenze", r.body["id"].as_str().unwrap(), "accepted", None)
+            .await;
+    }
+    let a = app
+        .get(
+            "firenze",
+            &format!("/v1/referrals/{}", first.body["id"].as_str().unwrap()),
+        )
+        .await;
+    let b = app
+        .get(
+            "firenze",
+            &format!("/v1/referrals/{}", second.body["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(a.body["person_ref"], b.body["person_ref"]);
+    let after = app
+        .post(
+            "lucca",
+            "/v1/linkage/known",
+            &json!({"person": {"identity": {"codice_fiscale": "MHMSLM85T10Z330X"}}}),
+        )
+        .await;
+    assert_eq!(after.body, json!({"known": true, "ambiti": 3}));
+}
+
+#[tokio::test]
+async fn the_dpo_gets_who_saw_what_when_and_why_as_json_and_text() {
+    let app = TestApp::spawn().await;
+    let sent = app
+        .send_referral("prato", &referral("prato", "firenze"), None)
+        .await;
+    let id = sent.body["id"].as_str().unwrap();
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.set_status("firenze", id, "accepted", None).await;
+    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+
+    assert_problem(
+        &app.post("prato", "/v1/access-reports", &json!({"referral": id}))
+            .await,
+        403,
+        "region-only",
+    );
+    let r = app
+        .post("region", "/v1/access-reports", &json!({"referral": id}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let entries = r.body["entries"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|e| (e["who"].as_str().unwrap(), e["purpose"].as_str().unwrap()))
+        .collect();
+    assert!(
+        seen.contains(&("prato", "referral")) && seen.contains(&("firenze", "referral")),
+        "{seen:?}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "firenze"
+                && e["what"].as_str().unwrap().contains("identifying part"))
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["who"] == "prato" && e["purpose"] == "consent management")
+    );
+    for planted in crate::harness::PLANTED {
+        assert!(!r.text.contains(planted));
+    }
+    let text = app
+        .client("region")
+        .post(app.url("/v1/access-reports"))
+        .header("accept", "text/plain")
+        .json(&json!({"referral": id}))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        text.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = text.text().await.unwrap();
+    assert!(
+        text.contains("art. 15") && text.contains("firenze") && text.contains("[referral]"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn identities_of_closed_referrals_are_purged_after_the_retention_period() {
+    let app = TestApp::spawn_with(|s| {
+        s.retention.closed_referral_days = 0;
+        s.retention.sweep_interval_seconds = 1;
+    })
+    .await;
+    let closed = app.create("prato", "firenze").await;
+    let open = app.create("pisa", "firenze").await;
+    app.set_status("firenze", &closed, "rejected", Some("nessun posto"))
+        .await;
+    let mut purged = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let v = app.get("prato", &format!("/v1/referrals/{closed}")).await;
+        if v.body["reason"] == raccordo_gateway::referrals::ERASED {
+            assert!(v.body["person"].get("identity").is_none());
+            assert_eq!(v.body["status"], "rejected");
+            purged = true;
+            break;
+        }
+    }
+    assert!(purged, "the closed referral kept its identity");
+    let still = app.get("pisa", &format!("/v1/referrals/{open}")).await;
+    assert!(
+        still.body["person"]["identity"].is_object(),
+        "an open referral lost its identity"
+    );
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_every_link() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .send_referral("prato", &referral("prato", "firenze"), None)
+        .await;
+    let prato_ref = first.body["person_ref"].clone();
+    let data = app.data_dir();
+    let dir = app.stop().await;
+
+    let mut settings = raccordo_gateway::Settings::defaults().unwrap();
+    settings.data_dir = data.clone();
+    let config = raccordo_gateway::Config::from_settings(settings).unwrap();
+    let (epoch, report) =
+        raccordo_gateway::rotation::rotate(&config, time::OffsetDateTime::now_utc()).unwrap();
+    assert_eq!(epoch, 2);
+    assert_eq!(report.moved, 1);
+    assert!(
+        raccordo_gateway::store::audit::verify_data_dir(&data)
+            .unwrap()
+            .valid
+    );
+    let app = TestApp::spawn_in(dir, |_| {}).await;
+    // By codice fiscale under the new keys...
+    let again = app
+        .send_referral("prato", &referral("prato", "lucca"), None)
+        .await;
+    assert_eq!(again.body["person_ref"], prato_ref);
+    // ...and by name, birth date, sex and country under the new encodings.
+    let mut by_name = referral("prato", "siena");
+    by_name["person"]["identity"]
+        .as_object_mut()
+        .unwrap()
+        .remove("codice_fiscale");
+    let third = app.send_referral("prato", &by_name, None).await;
+    assert_eq!(third.body["person_ref"], prato_ref);
+    // What was sealed before the rotation still opens.
+    let old = app
+        .get(
+            "prato",
+            &format!("/v1/referrals/{}", first.body["id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(
+        old.body["person"]["identity"]["codice_fiscale"],
+        "MHMSLM85T10Z330X"
+    );
+    let data = app.data_dir();
+    let _dir = app.stop().await;
+    let store = sled::open(data.join("store")).unwrap();
+    let tree = store.open_tree("raccordo-v1").unwrap();
+    assert_eq!(
+        tree.scan_prefix(b"cfidx/1/").count(),
+        0,
+        "the old epoch's index is gone"
+    );
+    assert_eq!(tree.scan_prefix(b"cfidx/2/").count(), 1);
+}
