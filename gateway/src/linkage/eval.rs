@@ -234,3 +234,97 @@ mod tests {
         assert!(read_csv(&path, "entity").is_err());
     }
 }
+
+/// What `raccordo linkage bench` reports.
+#[derive(Debug, Serialize)]
+pub struct BenchReport {
+    pub people: usize,
+    pub seed: u64,
+    pub threads: usize,
+    pub quality: Report,
+    /// Baseline: one HMAC-SHA256 per record, the least any keyed encoder must do.
+    pub baseline_hmac_per_second: f64,
+    /// Encoded records per second relative to that baseline.
+    pub encode_to_hmac_ratio: f64,
+    /// Baseline: comparisons per second when every pair is scored (measured on a sample).
+    pub brute_force_pairs_per_second: f64,
+    /// The time scoring every pair would take at that rate, in seconds.
+    pub brute_force_estimate_seconds: f64,
+    /// Blocking's speed-up: brute-force estimate over the measured matching time.
+    pub blocking_speedup: f64,
+}
+
+/// Encodes and matches two registers of a synthetic population, and measures the baselines in
+/// the same run.
+pub fn bench(
+    encoder: &Encoder,
+    people: usize,
+    seed: u64,
+    thresholds: &[f64],
+    threads: usize,
+) -> BenchReport {
+    let mut population = super::synth::Population::new(seed, people);
+    let (l, r) = population.two_registers(0.7);
+    let to_truth = |rows: Vec<super::synth::Observation>| -> Vec<Truthful> {
+        rows.into_iter()
+            .map(|o| Truthful {
+                truth: o.entity.to_string(),
+                record: o.record,
+            })
+            .collect()
+    };
+    let (left, right) = (to_truth(l), to_truth(r));
+    let quality = evaluate(encoder, &left, &right, thresholds, threads);
+
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &[7u8; 32]);
+    let sample = left.len().min(200_000);
+    let started = Instant::now();
+    let mut sink = 0u8;
+    for t in left.iter().take(sample) {
+        let name = t.record.family_name.as_deref().unwrap_or("");
+        sink ^= aws_lc_rs::hmac::sign(&key, name.as_bytes()).as_ref()[0];
+    }
+    let hmac_rate = sample as f64 / started.elapsed().as_secs_f64().max(1e-9);
+    std::hint::black_box(sink);
+
+    let items: Vec<Item> = prepare(
+        encoder,
+        &left
+            .iter()
+            .take(2000)
+            .map(|t| t.record.clone())
+            .collect::<Vec<_>>(),
+        1,
+    );
+    let others: Vec<Item> = prepare(
+        encoder,
+        &right
+            .iter()
+            .take(2000)
+            .map(|t| t.record.clone())
+            .collect::<Vec<_>>(),
+        1,
+    );
+    let started = Instant::now();
+    let mut acc = 0.0;
+    for a in &items {
+        for b in &others {
+            acc += matcher::score(encoder, a, b);
+        }
+    }
+    let pair_rate = (items.len() * others.len()) as f64 / started.elapsed().as_secs_f64().max(1e-9)
+        * threads as f64;
+    std::hint::black_box(acc);
+    let brute = (left.len() as f64 * right.len() as f64) / pair_rate.max(1.0);
+    BenchReport {
+        people,
+        seed,
+        threads,
+        baseline_hmac_per_second: hmac_rate,
+        encode_to_hmac_ratio: quality.encode_records_per_second / hmac_rate.max(1.0),
+        brute_force_pairs_per_second: pair_rate,
+        brute_force_estimate_seconds: brute,
+        blocking_speedup: brute / quality.match_seconds.max(1e-9),
+        quality,
+    }
+}
