@@ -236,6 +236,42 @@ fn serve(file: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Prints a report as JSON and, when asked, writes it to a file too.
+fn emit<T: serde::Serialize>(command: &str, report: &T, out: Option<PathBuf>) -> ExitCode {
+    let json = serde_json::to_string_pretty(report).unwrap_or_default();
+    println!("{json}");
+    if let Some(out) = out
+        && let Err(e) = std::fs::write(&out, json + "\n")
+    {
+        eprintln!("raccordo {command}: {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// The configuration and the linkage encoder it implies, or the exit code of a usage error.
+fn linkage_setup(
+    command: &str,
+    file: Option<&std::path::Path>,
+) -> Result<(Config, raccordo_gateway::linkage::Encoder), ExitCode> {
+    let fail = |e: String| {
+        eprintln!("raccordo {command}: {e}");
+        ExitCode::from(2)
+    };
+    let config = Settings::load(file)
+        .and_then(Config::from_settings)
+        .map_err(|e| fail(e.to_string()))?;
+    let encoder =
+        raccordo_gateway::linkage::keys::encoder_for(&config).map_err(|e| fail(e.to_string()))?;
+    Ok((config, encoder))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
 fn bench_command(options: BenchOptions, out: Option<PathBuf>) -> ExitCode {
     let scratch = std::env::temp_dir().join(format!("raccordo-bench-{}", std::process::id()));
     let result = runtime().map_err(|e| e.to_string()).and_then(|rt| {
@@ -244,17 +280,7 @@ fn bench_command(options: BenchOptions, out: Option<PathBuf>) -> ExitCode {
     });
     let _ = std::fs::remove_dir_all(&scratch);
     match result {
-        Ok(report) => {
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            println!("{json}");
-            if let Some(out) = out
-                && let Err(e) = std::fs::write(&out, json + "\n")
-            {
-                eprintln!("raccordo bench: {}: {e}", out.display());
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
-        }
+        Ok(report) => emit("bench", &report, out),
         Err(e) => {
             eprintln!("raccordo bench: {e}");
             ExitCode::FAILURE
@@ -289,37 +315,19 @@ fn linkage(command: LinkageCommand) -> ExitCode {
             config,
             out,
         } => {
-            let config = match Settings::load(config.as_deref()).and_then(Config::from_settings) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("raccordo linkage bench: {e}");
-                    return ExitCode::from(2);
-                }
+            let (config, encoder) = match linkage_setup("linkage bench", config.as_deref()) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
-            let encoder = match raccordo_gateway::linkage::keys::encoder_for(&config) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("raccordo linkage bench: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
             let thresholds = [
                 config.linkage.review_threshold,
                 config.linkage.auto_link_threshold,
             ];
-            let report = eval::bench(&encoder, people, seed, &thresholds, threads);
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            println!("{json}");
-            if let Some(out) = out
-                && let Err(e) = std::fs::write(&out, json + "\n")
-            {
-                eprintln!("raccordo linkage bench: {}: {e}", out.display());
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
+            emit(
+                "linkage bench",
+                &eval::bench(&encoder, people, seed, &thresholds, cores()),
+                out,
+            )
         }
         LinkageCommand::Eval {
             left,
@@ -328,19 +336,9 @@ fn linkage(command: LinkageCommand) -> ExitCode {
             config,
             out,
         } => {
-            let settings = match Settings::load(config.as_deref()).and_then(Config::from_settings) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("raccordo linkage eval: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let encoder = match raccordo_gateway::linkage::keys::encoder_for(&settings) {
-                Ok(e) => e,
-                Err(e) => {
-                    eprintln!("raccordo linkage eval: {e}");
-                    return ExitCode::from(2);
-                }
+            let (config, encoder) = match linkage_setup("linkage eval", config.as_deref()) {
+                Ok(s) => s,
+                Err(code) => return code,
             };
             let (l, r) = match (
                 eval::read_csv(&left, &truth),
@@ -352,23 +350,21 @@ fn linkage(command: LinkageCommand) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let threads = std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1);
+            let (auto, review) = (
+                config.linkage.auto_link_threshold,
+                config.linkage.review_threshold,
+            );
             let mut thresholds: Vec<f64> =
                 (60..=98).step_by(2).map(|t| f64::from(t) / 100.0).collect();
-            thresholds.extend([
-                settings.linkage.review_threshold,
-                settings.linkage.auto_link_threshold,
-            ]);
+            thresholds.extend([review, auto]);
             thresholds.sort_by(f64::total_cmp);
             thresholds.dedup();
-            let report = eval::evaluate(&encoder, &l, &r, &thresholds, threads);
+            let report = eval::evaluate(&encoder, &l, &r, &thresholds, cores());
             eprintln!("threshold precision recall    f1     tp     fp     fn");
             for t in &report.thresholds {
-                let mark = if t.threshold == settings.linkage.auto_link_threshold {
+                let mark = if t.threshold == auto {
                     " <- auto-link"
-                } else if t.threshold == settings.linkage.review_threshold {
+                } else if t.threshold == review {
                     " <- review"
                 } else {
                     ""
@@ -384,15 +380,7 @@ fn linkage(command: LinkageCommand) -> ExitCode {
                     t.false_negatives
                 );
             }
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            println!("{json}");
-            if let Some(out) = out
-                && let Err(e) = std::fs::write(&out, json + "\n")
-            {
-                eprintln!("raccordo linkage eval: {}: {e}", out.display());
-                return ExitCode::FAILURE;
-            }
-            ExitCode::SUCCESS
+            emit("linkage eval", &report, out)
         }
     }
 }

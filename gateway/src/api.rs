@@ -269,6 +269,22 @@ async fn withdraw_consent(
     Ok(HttpResponse::Ok().json(out))
 }
 
+/// The referral a request about a person names (`{"referral": id}`): ids, never identities,
+/// locate the person.
+fn referral_named(body: &serde_json::Value) -> Result<&str, ApiError> {
+    body.get("referral")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            ApiError::violation(
+                "schema-violation",
+                "The request is malformed",
+                "/referral",
+                "required",
+                "name a referral about the person (its id)",
+            )
+        })
+}
+
 async fn erase(
     req: HttpRequest,
     state: State,
@@ -276,18 +292,7 @@ async fn erase(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let referral = body
-        .get("referral")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            ApiError::violation(
-                "schema-violation",
-                "The erasure request is malformed",
-                "/referral",
-                "required",
-                "name a referral about the person whose identity is to be erased",
-            )
-        })?;
+    let referral = referral_named(&body)?;
     let ticket = crate::persons::erase(&state, &caller, referral, now())?;
     state.store.durable(ticket).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "erased"})))
@@ -314,16 +319,8 @@ async fn known_elsewhere(
         )
     })?;
     let wrapped = json!({"identity": identity, "profile": {"ethos": "1", "age_band": "unknown", "sex": "unknown", "citizenship_group": "unknown"}});
-    raccordo_schemas::validate(raccordo_schemas::Entity::Person, &wrapped).map_err(|v| {
-        ApiError::schema(
-            v.into_iter()
-                .map(|mut x| {
-                    x.pointer = format!("/person{}", x.pointer);
-                    x
-                })
-                .collect(),
-        )
-    })?;
+    raccordo_schemas::validate(raccordo_schemas::Entity::Person, &wrapped)
+        .map_err(|v| ApiError::schema_at("/person", v))?;
     let identity: raccordo_schemas::Identity =
         serde_json::from_value(identity).map_err(|_| ApiError::Internal)?;
     let (out, ticket) = crate::persons::known_elsewhere(&state, &caller, &identity, now())?;
@@ -338,18 +335,7 @@ async fn access_report(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let referral = body
-        .get("referral")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            ApiError::violation(
-                "schema-violation",
-                "The request is malformed",
-                "/referral",
-                "required",
-                "name a referral about the person",
-            )
-        })?;
+    let referral = referral_named(&body)?;
     let entries = crate::access_report::report(&state, &caller, referral)?;
     let wants_text = req
         .headers()

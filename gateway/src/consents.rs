@@ -124,22 +124,13 @@ pub fn record(
             "only 'person' and 'consent' are allowed",
         ));
     }
-    let nest = |v: Vec<raccordo_schemas::SchemaViolation>, at: &str| {
-        ApiError::schema(
-            v.into_iter()
-                .map(|mut x| {
-                    x.pointer = format!("{at}{}", x.pointer);
-                    x
-                })
-                .collect(),
-        )
-    };
+
     let person = obj.get("person").cloned().unwrap_or(Value::Null);
     raccordo_schemas::validate(raccordo_schemas::Entity::Person, &person)
-        .map_err(|v| nest(v, "/person"))?;
+        .map_err(|v| ApiError::schema_at("/person", v))?;
     let consent = obj.get("consent").cloned().unwrap_or(Value::Null);
     raccordo_schemas::validate(raccordo_schemas::Entity::Consent, &consent)
-        .map_err(|v| nest(v, "/consent"))?;
+        .map_err(|v| ApiError::schema_at("/consent", v))?;
     let person: raccordo_schemas::Person =
         serde_json::from_value(person).map_err(|_| ApiError::Internal)?;
     let basis: LegalBasis = serde_json::from_value(consent).map_err(|_| ApiError::Internal)?;

@@ -91,6 +91,19 @@ impl ApiError {
         }
     }
 
+    /// Schema violations of a document nested at `at` in the request body.
+    pub fn schema_at(at: &str, violations: Vec<SchemaViolation>) -> ApiError {
+        ApiError::schema(
+            violations
+                .into_iter()
+                .map(|mut v| {
+                    v.pointer = format!("{at}{}", v.pointer);
+                    v
+                })
+                .collect(),
+        )
+    }
+
     pub fn schema(violations: Vec<SchemaViolation>) -> ApiError {
         ApiError::Unprocessable {
             code: "schema-violation",
