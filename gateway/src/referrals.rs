@@ -348,9 +348,13 @@ pub fn create(
             notify(txn, &stored.receiver, &stored, None, None, now)?;
             txn.put(&keys::awaiting(&id), &(stored.urgency, stored.due_at.unix_timestamp()))?;
         }
+        let known_to = person.ambiti.len();
         person.ambiti.insert(stored.sender.clone());
         person.ambiti.insert(stored.receiver.clone());
-        txn.put(&crate::persons::key(&person.id), &person)?;
+        // The person record carries the encodings: rewrite it only when something changed.
+        if linked.new || person.ambiti.len() != known_to {
+            txn.put(&crate::persons::key(&person.id), &person)?;
+        }
         txn.audit(AuditRecord {
             at: now,
             actor: caller.id.clone(),
