@@ -95,6 +95,14 @@ pub fn next(from: ReferralStatus) -> impl Iterator<Item = (ReferralStatus, Side)
         .map(|(_, t, s)| (*t, *s))
 }
 
+/// A referral that has ended, one way or another.
+pub fn is_closed(status: ReferralStatus) -> bool {
+    matches!(
+        status,
+        Rejected | Completed | Failed | Cancelled | EnteredInError
+    )
+}
+
 /// When the consent a referral relies on is withdrawn, the gateway puts it on hold if it is
 /// still open; closed referrals keep their status (and their history says what happened).
 pub fn held_on_withdrawal(status: ReferralStatus) -> bool {

@@ -7,20 +7,8 @@ use crate::referrals::StoredReferral;
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::keys;
-use raccordo_schemas::ReferralStatus;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-fn closed(status: ReferralStatus) -> bool {
-    matches!(
-        status,
-        ReferralStatus::Rejected
-            | ReferralStatus::Completed
-            | ReferralStatus::Failed
-            | ReferralStatus::Cancelled
-            | ReferralStatus::EnteredInError
-    )
-}
 
 /// Purges what is due at `now`; returns how many referrals were purged.
 pub async fn sweep(
@@ -33,7 +21,7 @@ pub async fn sweep(
     let due: Vec<StoredReferral> = all
         .into_iter()
         .map(|(_, r)| r)
-        .filter(|r| closed(r.status))
+        .filter(|r| crate::lifecycle::is_closed(r.status))
         .filter(|r| r.status_history.last().is_some_and(|e| now - e.at >= keep))
         .collect();
     let mut purged = 0;
