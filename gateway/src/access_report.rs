@@ -47,18 +47,13 @@ fn describe(action: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The report for the person behind `referral`.
+/// The report for the person behind `referral`. Reading it is itself audited.
 pub fn report(
     state: &AppState,
     caller: &Party,
     referral: &str,
-) -> Result<Vec<AccessEntry>, ApiError> {
-    if caller.kind != crate::config::PartyKind::Region {
-        return Err(ApiError::Forbidden {
-            code: "region-only",
-            message: "access reports are for the Region's data protection officer".into(),
-        });
-    }
+    now: OffsetDateTime,
+) -> Result<(Vec<AccessEntry>, crate::store::Ticket), ApiError> {
     let stored: crate::referrals::StoredReferral = state
         .store
         .get(&keys::referral(referral))?
@@ -70,8 +65,8 @@ pub fn report(
         ids.push(id);
     }
     let mut entries = Vec::new();
-    for id in ids {
-        let prefix = keys::subject_prefix(&id);
+    for id in &ids {
+        let prefix = keys::subject_prefix(id);
         for k in state.store.keys_with_prefix(&prefix)? {
             let seq = keys::decode_u64(&k);
             let Some(e) = state.store.get::<AuditEntry>(&keys::audit(seq))? else {
@@ -92,7 +87,18 @@ pub fn report(
         }
     }
     entries.sort_by_key(|(seq, _)| *seq);
-    Ok(entries.into_iter().map(|(_, e)| e).collect())
+    let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
+        txn.audit(crate::store::audit::AuditRecord {
+            at: now,
+            actor: caller.id.clone(),
+            action: "dpo.access-report".into(),
+            referral: Some(referral.to_owned()),
+            subject: Some(stored.person.clone()),
+            detail: None,
+        })?;
+        Ok(())
+    })?;
+    Ok((entries.into_iter().map(|(_, e)| e).collect(), ticket))
 }
 
 /// The same report as plain text, for a person to read.

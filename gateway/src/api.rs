@@ -336,7 +336,8 @@ async fn access_report(
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
     let referral = referral_named(&body)?;
-    let entries = crate::access_report::report(&state, &caller, referral)?;
+    let (entries, ticket) = crate::access_report::report(&state, &caller, referral, now())?;
+    state.store.durable(ticket).await?;
     let wants_text = req
         .headers()
         .get(header::ACCEPT)
@@ -445,6 +446,55 @@ async fn metrics(state: State, _caller: Caller) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render()))
+}
+
+/// Authorisation and rate limits, checked before any handler runs: one place for both. A route
+/// that exists but has no rule is refused (unknown means no); a method the route does not serve
+/// passes on, so that actix answers 405.
+pub fn guard(req: &actix_web::dev::ServiceRequest) -> Result<(), ApiError> {
+    let Some(state) = req.app_data::<State>() else {
+        return Err(ApiError::Internal);
+    };
+    let party = req
+        .request()
+        .conn_data::<PeerFingerprint>()
+        .and_then(|fp| state.registry.by_fingerprint(&fp.0))
+        .ok_or(ApiError::UnknownCertificate)?;
+    let Some(route) = req.match_pattern() else {
+        return Ok(());
+    };
+    let method = req.method().as_str();
+    match crate::authorization::check(method, &route, party.kind) {
+        Ok(()) => {}
+        Err(crate::authorization::Refusal::NotPermitted { allowed }) => {
+            let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+            return Err(ApiError::Forbidden {
+                code: "not-permitted",
+                message: format!(
+                    "{method} {route} is for parties of kind {}; the caller is of kind {}",
+                    names.join(" or "),
+                    party.kind.as_str()
+                ),
+            });
+        }
+        Err(crate::authorization::Refusal::NoRule) => {
+            if !crate::authorization::RULES
+                .iter()
+                .any(|(_, r, _)| *r == route)
+            {
+                return Err(ApiError::Forbidden {
+                    code: "no-rule",
+                    message: "no authorisation rule covers this route, so it is refused".into(),
+                });
+            }
+        }
+    }
+    state
+        .rate_limiter
+        .take(&party.id, std::time::Instant::now())
+        .map_err(|wait| ApiError::TooManyRequests {
+            retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
 }
 
 /// Answer for routes that do not exist, in the same problem format.

@@ -72,6 +72,9 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     let mut settings = Settings::defaults().map_err(|e| BenchError::Setup(e.to_string()))?;
     settings.data_dir = scratch.to_owned();
     settings.listen.address = ([127, 0, 0, 1], 0).into();
+    // One party sends everything here; its rate limit is not what is being measured.
+    settings.limits.requests_per_second = 1e9;
+    settings.limits.burst = 1e9;
     let config = Config::from_settings(settings).map_err(|e| BenchError::Setup(e.to_string()))?;
     let tls = crate::tls::server_config(&config, time::OffsetDateTime::now_utc())?;
     let app = Application::build(config)?;

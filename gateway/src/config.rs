@@ -28,8 +28,16 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub linkage: LinkageSettings,
     pub retention: RetentionSettings,
+    pub limits: LimitSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    pub requests_per_second: f64,
+    pub burst: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,6 +119,15 @@ pub enum PartyKind {
     Region,
 }
 
+impl PartyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyKind::Ambito => "ambito",
+            PartyKind::Region => "region",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AmbitoSettings {
@@ -187,6 +204,7 @@ pub struct Config {
     /// How long the identifying part of a closed referral is kept, and how often to check.
     pub retention: Duration,
     pub retention_sweep: Duration,
+    pub limits: crate::rate_limit::Limits,
     pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -283,6 +301,10 @@ impl Config {
             linkage: s.linkage,
             retention: Duration::from_secs(s.retention.closed_referral_days.saturating_mul(86_400)),
             retention_sweep: Duration::from_secs(s.retention.sweep_interval_seconds.max(1)),
+            limits: crate::rate_limit::Limits {
+                rate: s.limits.requests_per_second.max(0.0),
+                burst: s.limits.burst.max(1.0),
+            },
             policy: crate::policy::PolicyTable { rows: s.policy },
             ambiti: s.ambiti,
             data_dir,

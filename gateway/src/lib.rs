@@ -4,6 +4,7 @@
 
 pub mod access_report;
 pub mod api;
+pub mod authorization;
 pub mod bench;
 pub mod canonical;
 pub mod client;
@@ -21,6 +22,7 @@ pub mod pki;
 pub mod policy;
 pub mod problem;
 pub mod pseudonym;
+pub mod rate_limit;
 pub mod referrals;
 pub mod registry;
 pub mod retention;

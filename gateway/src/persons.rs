@@ -253,17 +253,6 @@ pub fn link(
     })
 }
 
-fn require_region(caller: &crate::registry::Party, what: &str) -> Result<(), ApiError> {
-    if caller.kind == crate::config::PartyKind::Region {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden {
-            code: "region-only",
-            message: format!("{what} is for the Region's operators"),
-        })
-    }
-}
-
 /// "Is this person already known somewhere else in the network?": yes or no and in how many
 /// other ambiti, never which, nor any record. Looking up creates nothing; the question is audited.
 pub fn known_elsewhere(
@@ -328,7 +317,6 @@ pub fn reviews(
     caller: &crate::registry::Party,
     now: OffsetDateTime,
 ) -> Result<(serde_json::Value, crate::store::Ticket), ApiError> {
-    require_region(caller, "linkage review")?;
     let pending: Vec<(sled::IVec, Review)> = state.store.scan(b"review/", None, 1000)?;
     let mut items = Vec::new();
     let mut subjects = Vec::new();
@@ -374,7 +362,6 @@ pub fn decide(
     same_person: bool,
     now: OffsetDateTime,
 ) -> Result<crate::store::Ticket, ApiError> {
-    require_region(caller, "linkage review")?;
     let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
         let r: Review = txn
             .get(&review_key(review))?
@@ -423,12 +410,6 @@ pub fn erase(
     referral: &str,
     now: OffsetDateTime,
 ) -> Result<crate::store::Ticket, ApiError> {
-    if caller.kind != crate::config::PartyKind::Region {
-        return Err(ApiError::Forbidden {
-            code: "region-only",
-            message: "erasure is requested through the Region's data protection officer".into(),
-        });
-    }
     let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
         let stored: crate::referrals::StoredReferral = txn
             .get(&crate::store::keys::referral(referral))?

@@ -52,6 +52,10 @@ pub enum ApiError {
     PayloadTooLarge {
         limit: usize,
     },
+    /// The caller's rate limit is exhausted.
+    TooManyRequests {
+        retry_after_secs: u64,
+    },
     UnsupportedMediaType,
     /// The store could not make a write durable; nothing was acknowledged.
     Unavailable,
@@ -161,6 +165,12 @@ impl ApiError {
                 "The body is too large",
                 format!("bodies are limited to {limit} bytes"),
             ),
+            ApiError::TooManyRequests { retry_after_secs } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!("this party's rate limit is exhausted; retry after {retry_after_secs} s"),
+            ),
             ApiError::UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -213,8 +223,14 @@ impl ResponseError for ApiError {
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
-        if matches!(self, ApiError::Unavailable) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        match self {
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            _ => {}
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
     }

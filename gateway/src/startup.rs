@@ -12,8 +12,9 @@ use crate::state::AppState;
 use crate::store::{Read, Store, StoreError, keys};
 use crate::tls::{self, TlsError};
 use crate::vault::{Vault, VaultError};
-use actix_web::dev::{Server, ServerHandle, Service};
+use actix_web::dev::{Server, ServerHandle, Service, ServiceResponse};
 use actix_web::{App, HttpServer, web};
+use futures_util::future::LocalBoxFuture;
 use std::net::TcpListener;
 use std::time::Instant;
 use tracing_actix_web::TracingLogger;
@@ -84,6 +85,7 @@ impl Application {
             inbox_page_size: config.inbox_page_size,
             max_body_bytes: config.max_body_bytes,
             metrics,
+            rate_limiter: crate::rate_limit::RateLimiter::new(config.limits),
         });
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Io {
             what: format!("binding {}", config.listen),
@@ -100,6 +102,18 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap_fn(|req, srv| -> LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>> {
+                    match api::guard(&req) {
+                        Ok(()) => {
+                            let fut = srv.call(req);
+                            Box::pin(async move { Ok(fut.await?.map_into_boxed_body()) })
+                        }
+                        Err(refusal) => {
+                            let res = req.error_response(refusal);
+                            Box::pin(async move { Ok(res) })
+                        }
+                    }
+                })
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     // Route templates only: ids in paths never become metric labels.

@@ -23,4 +23,5 @@ pub struct AppState {
     pub inbox_page_size: usize,
     pub max_body_bytes: usize,
     pub metrics: Metrics,
+    pub rate_limiter: crate::rate_limit::RateLimiter,
 }

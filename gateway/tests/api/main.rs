@@ -3,6 +3,7 @@
 //! crate, with modules, because every file in tests/ links separately.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
+mod authorization;
 mod durability;
 mod harness;
 mod inbox;

@@ -232,7 +232,7 @@ async fn erasure_leaves_no_readable_identity_and_keeps_the_rest() {
         &app.post("prato", "/v1/erasures", &json!({"referral": a_id}))
             .await,
         403,
-        "region-only",
+        "not-permitted",
     );
     let r = app
         .post("region", "/v1/erasures", &json!({"referral": a_id}))
@@ -339,7 +339,7 @@ async fn the_review_band_goes_to_a_regional_operator_whose_decision_links() {
     assert_problem(
         &app.get("prato", "/v1/linkage/reviews").await,
         403,
-        "region-only",
+        "not-permitted",
     );
     let reviews = app.get("region", "/v1/linkage/reviews").await;
     let items = reviews.body["items"].as_array().unwrap();
@@ -406,7 +406,7 @@ async fn the_dpo_gets_who_saw_what_when_and_why_as_json_and_text() {
         &app.post("prato", "/v1/access-reports", &json!({"referral": id}))
             .await,
         403,
-        "region-only",
+        "not-permitted",
     );
     let r = app
         .post("region", "/v1/access-reports", &json!({"referral": id}))
