@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: LinkageCommand,
     },
+    /// The Region's certificate authority for ambito systems.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
     /// Key management.
     Keys {
         #[command(subcommand)]
@@ -113,6 +118,41 @@ enum LinkageCommand {
 }
 
 #[derive(Subcommand)]
+enum PkiCommand {
+    /// Create the Region's CA for ambito certificates in DIR (never overwrites one).
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value = "Regione Toscana - Raccordo CA")]
+        name: String,
+    },
+    /// Sign a certificate for an ambito: from its certificate request (--csr, the ambito keeps
+    /// its key), or with a new key written beside the certificate.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        ambito: String,
+        #[arg(long)]
+        csr: Option<PathBuf>,
+    },
+    /// List issued certificates (JSON).
+    List {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Revoke a certificate by serial; the gateway picks the list up without a restart.
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        serial: String,
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum KeysCommand {
     /// Move pseudonyms and linkage encodings to the next key epoch, keeping every link. Run with
     /// the gateway stopped; an interrupted rotation leaves the old epoch working and resumes when
@@ -158,6 +198,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Linkage { command } => linkage(command),
+        Command::Pki { command } => pki(command),
         Command::Keys {
             command: KeysCommand::Rotate { config },
         } => match Settings::load(config.as_deref()).and_then(Config::from_settings) {
@@ -381,6 +422,39 @@ fn linkage(command: LinkageCommand) -> ExitCode {
                 );
             }
             emit("linkage eval", &report, out)
+        }
+    }
+}
+
+fn pki(command: PkiCommand) -> ExitCode {
+    use raccordo_gateway::region_ca::RegionCa;
+    let now = raccordo_gateway::rotation::now();
+    let result = match command {
+        PkiCommand::Init { dir, name } => RegionCa::at(&dir)
+            .init(&name, now)
+            .map(|()| serde_json::json!({"ca": RegionCa::at(&dir).ca_cert(), "revocation_list": RegionCa::at(&dir).revoked()})),
+        PkiCommand::Issue { dir, ambito, csr } => {
+            let csr = match csr.map(std::fs::read_to_string).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("raccordo pki issue: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            RegionCa::at(&dir)
+                .issue(&ambito, csr.as_deref(), now)
+                .map(|(record, key)| serde_json::json!({"issued": record, "key": key}))
+        }
+        PkiCommand::List { dir } => RegionCa::at(&dir).list().map(|l| serde_json::json!(l)),
+        PkiCommand::Revoke { dir, serial, reason } => {
+            RegionCa::at(&dir).revoke(&serial, &reason, now).map(|r| serde_json::json!({"revoked": r}))
+        }
+    };
+    match result {
+        Ok(v) => emit("pki", &v, None),
+        Err(e) => {
+            eprintln!("raccordo pki: {e}");
+            ExitCode::FAILURE
         }
     }
 }

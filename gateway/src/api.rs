@@ -460,6 +460,16 @@ pub fn guard(req: &actix_web::dev::ServiceRequest) -> Result<(), ApiError> {
         .conn_data::<PeerFingerprint>()
         .and_then(|fp| state.registry.by_fingerprint(&fp.0))
         .ok_or(ApiError::UnknownCertificate)?;
+    if req
+        .request()
+        .conn_data::<PeerFingerprint>()
+        .is_some_and(|fp| state.revocations.is_revoked(&fp.0))
+    {
+        return Err(ApiError::Forbidden {
+            code: "certificate-revoked",
+            message: "the Region revoked this certificate; present its replacement".into(),
+        });
+    }
     let Some(route) = req.match_pattern() else {
         return Ok(());
     };

@@ -69,6 +69,8 @@ pub struct TlsSettings {
     pub ca_file: String,
     pub cert_file: String,
     pub key_file: String,
+    pub revoked_file: String,
+    pub revocation_reload_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +196,9 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub client_request_timeout: Duration,
     pub tls: TlsSource,
+    /// The Region's revocation list, and how often to look for changes.
+    pub revoked_file: PathBuf,
+    pub revocation_reload: Duration,
     pub master_key_file: PathBuf,
     pub master_key: Secret<String>,
     pub service_levels: ServiceLevels,
@@ -290,6 +295,8 @@ impl Config {
             max_body_bytes: s.listen.max_body_bytes,
             client_request_timeout: Duration::from_millis(s.listen.client_request_timeout_ms),
             tls,
+            revoked_file: resolve(&s.tls.revoked_file),
+            revocation_reload: Duration::from_secs(s.tls.revocation_reload_seconds.max(1)),
             service_levels: ServiceLevels {
                 immediate: minutes(s.service_levels.immediate_minutes),
                 urgent: minutes(s.service_levels.urgent_minutes),

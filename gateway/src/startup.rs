@@ -46,7 +46,14 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
-    retention: (std::time::Duration, std::time::Duration),
+    background: Background,
+}
+
+/// Periods of the work the gateway does on its own while it serves.
+struct Background {
+    retention_keep: std::time::Duration,
+    retention_every: std::time::Duration,
+    revocation_every: std::time::Duration,
 }
 
 impl Application {
@@ -86,6 +93,7 @@ impl Application {
             max_body_bytes: config.max_body_bytes,
             metrics,
             rate_limiter: crate::rate_limit::RateLimiter::new(config.limits),
+            revocations: crate::revocation::Revocations::new(config.revoked_file.clone()),
         });
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Io {
             what: format!("binding {}", config.listen),
@@ -157,7 +165,11 @@ impl Application {
             port,
             server,
             state,
-            retention: (config.retention, config.retention_sweep),
+            background: Background {
+                retention_keep: config.retention,
+                retention_every: config.retention_sweep,
+                revocation_every: config.revocation_reload,
+            },
         })
     }
 
@@ -173,11 +185,20 @@ impl Application {
     /// Serves until stopped, then flushes and releases the store: when this returns, the data
     /// directory can be opened again (a restart in the same process, `raccordo audit verify`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (keep, every) = self.retention;
-        let sweeper = tokio::spawn(crate::retention::run(self.state.clone(), keep, every));
+        let b = &self.background;
+        let tasks = [
+            tokio::spawn(crate::retention::run(
+                self.state.clone(),
+                b.retention_keep,
+                b.retention_every,
+            )),
+            tokio::spawn(reload_revocations(self.state.clone(), b.revocation_every)),
+        ];
         let result = self.server.await;
-        sweeper.abort();
-        let _ = sweeper.await;
+        for task in tasks {
+            task.abort();
+            let _ = task.await;
+        }
         if let Err(e) = self.state.store.close() {
             tracing::error!(error = %e, "closing the store");
         }
@@ -189,5 +210,13 @@ impl Application {
         }
         drop(state);
         result
+    }
+}
+
+async fn reload_revocations(state: web::Data<AppState>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        state.revocations.reload();
     }
 }

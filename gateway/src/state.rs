@@ -24,4 +24,5 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub metrics: Metrics,
     pub rate_limiter: crate::rate_limit::RateLimiter,
+    pub revocations: crate::revocation::Revocations,
 }

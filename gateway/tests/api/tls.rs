@@ -101,3 +101,84 @@ async fn a_valid_but_unregistered_certificate_gets_a_clear_403() {
     let r = crate::harness::read(c.get(app.url("/v1/inbox")).send().await.unwrap()).await;
     assert_problem(&r, 403, "unknown-client-certificate");
 }
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_without_a_restart() {
+    let app = TestApp::spawn_with(|s| s.tls.revocation_reload_seconds = 1).await;
+    assert_eq!(app.get("prato", "/healthz").await.status, 200);
+    let prato = pki::load_certificates(&app.pki().client_cert("prato")).unwrap();
+    let list = raccordo_gateway::region_ca::RevocationList {
+        fingerprints: vec![pki::fingerprint(&prato[0])],
+    };
+    std::fs::write(
+        app.dir.path().join("pki/revoked.json"),
+        serde_json::to_vec(&list).unwrap(),
+    )
+    .unwrap();
+    let mut refused = false;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = app.get("prato", "/v1/inbox").await;
+        if r.status == 403 {
+            assert_problem(&r, 403, "certificate-revoked");
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the revocation did not take effect");
+    assert_eq!(
+        app.get("firenze", "/v1/inbox").await.status,
+        200,
+        "only the revoked certificate is refused"
+    );
+}
+
+#[tokio::test]
+async fn during_a_rotation_an_ambito_may_present_either_of_two_certificates() {
+    // A second certificate for Prato, from the same CA, listed next to the first.
+    let dir = tempfile::TempDir::new().unwrap();
+    let first = TestApp::spawn_in(dir, |_| {}).await;
+    let pki = first.pki();
+    let ca_key = KeyPair::from_pem(&std::fs::read_to_string(pki.ca_key()).unwrap()).unwrap();
+    let issuer =
+        Issuer::from_ca_cert_pem(&std::fs::read_to_string(pki.ca_cert()).unwrap(), ca_key).unwrap();
+    let (cert, key) = pki::leaf(
+        &issuer,
+        "prato",
+        vec![],
+        ExtendedKeyUsagePurpose::ClientAuth,
+        time::OffsetDateTime::now_utc(),
+    )
+    .unwrap();
+    let new_cert = first.dir.path().join("pki/clients/prato-2.crt");
+    let new_key = first.dir.path().join("pki/clients/prato-2.key");
+    std::fs::write(&new_cert, cert).unwrap();
+    std::fs::write(&new_key, key).unwrap();
+    let dir = first.stop().await;
+    let app = TestApp::spawn_in(dir, |s| {
+        let prato = s.ambiti.iter_mut().find(|a| a.id == "prato").unwrap();
+        prato.certificates.push("pki/clients/prato-2.crt".into());
+    })
+    .await;
+    let rotated = client::mtls_client(&app.pki().ca_cert(), &new_cert, &new_key).unwrap();
+    let body = crate::harness::referral("prato", "firenze");
+    let r = crate::harness::read(
+        rotated
+            .post(app.url("/v1/referrals"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.status, 201,
+        "the new certificate speaks for Prato: {}",
+        r.text
+    );
+    assert_eq!(
+        app.get("prato", "/v1/inbox").await.status,
+        200,
+        "and the old one still does"
+    );
+}
