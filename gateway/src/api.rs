@@ -72,9 +72,18 @@ fn now() -> OffsetDateTime {
 /// Reads a JSON body up to the configured limit.
 async fn json_body(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<serde_json::Value, ApiError> {
+    Ok(raw_json_body(req, payload, limit).await?.1)
+}
+
+/// The body as received (for signatures over it) and parsed.
+async fn raw_json_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<(web::Bytes, serde_json::Value), ApiError> {
     let is_json = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -103,7 +112,9 @@ async fn json_body(
         }
         body.extend_from_slice(&chunk);
     }
-    referrals::parse_json(&body)
+    let body = body.freeze();
+    let value = referrals::parse_json(&body)?;
+    Ok((body, value))
 }
 
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -141,9 +152,19 @@ async fn create_referral(
         }
     })?;
     let key = idempotency_key(&req)?;
-    let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let (created, ticket) =
-        referrals::create(&state, &caller, &body, key.as_deref(), query.draft, now())?;
+    let (raw, body) = raw_json_body(&req, payload, state.max_body_bytes).await?;
+    let signature = verify_signature(&req, &state, &caller, &raw)?;
+    let (created, ticket) = referrals::create(
+        &state,
+        &caller,
+        &body,
+        referrals::Options {
+            idempotency_key: key.as_deref(),
+            as_draft: query.draft,
+            signature,
+        },
+        now(),
+    )?;
     state.store.durable(ticket).await?;
     let mut response = HttpResponse::Created();
     response.insert_header((header::LOCATION, format!("/v1/referrals/{}", created.id)));
@@ -151,6 +172,38 @@ async fn create_referral(
         response.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(response.json(created.referral))
+}
+
+/// The ModI signature of a request body, verified when present and demanded when the party's
+/// configuration requires it.
+fn verify_signature(
+    req: &HttpRequest,
+    state: &AppState,
+    caller: &Party,
+    body: &[u8],
+) -> Result<Option<crate::signature::Verified>, ApiError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    match header("Agid-JWT-Signature") {
+        None if caller.signed_requests == crate::signature::SignaturePolicy::Required => {
+            Err(ApiError::Forbidden {
+                code: "signature-required",
+                message: "this party must sign its requests: send Digest and Agid-JWT-Signature (ModI INTEGRITY_REST_01)".into(),
+            })
+        }
+        None => Ok(None),
+        Some(token) => {
+            let peer = req.conn_data::<PeerFingerprint>().ok_or(ApiError::UnknownCertificate)?;
+            let verified = crate::signature::verify(
+                header("Digest"),
+                token,
+                body,
+                &peer.0,
+                &state.signature_audience,
+                now().unix_timestamp(),
+            )?;
+            Ok(Some(verified))
+        }
+    }
 }
 
 async fn get_referral(

@@ -29,8 +29,15 @@ pub struct Settings {
     pub linkage: LinkageSettings,
     pub retention: RetentionSettings,
     pub limits: LimitSettings,
+    pub signatures: SignatureSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureSettings {
+    pub audience: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +147,15 @@ pub struct AmbitoSettings {
     /// PEM files (relative to `data_dir`) or `sha256:<hex>` fingerprints of the certificates this
     /// party may present; two at once during a rotation.
     pub certificates: Vec<String>,
+    /// Whether this party must sign request bodies (ModI INTEGRITY_REST_01).
+    #[serde(default)]
+    pub signed_requests: crate::signature::SignaturePolicy,
+    /// Who to call about this party's integration.
+    #[serde(default)]
+    pub contacts: Vec<String>,
+    /// The party's own endpoints (for callbacks, later stages).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +226,7 @@ pub struct Config {
     pub retention: Duration,
     pub retention_sweep: Duration,
     pub limits: crate::rate_limit::Limits,
+    pub signature_audience: String,
     pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -308,6 +325,7 @@ impl Config {
             linkage: s.linkage,
             retention: Duration::from_secs(s.retention.closed_referral_days.saturating_mul(86_400)),
             retention_sweep: Duration::from_secs(s.retention.sweep_interval_seconds.max(1)),
+            signature_audience: s.signatures.audience,
             limits: crate::rate_limit::Limits {
                 rate: s.limits.requests_per_second.max(0.0),
                 burst: s.limits.burst.max(1.0),

@@ -30,6 +30,7 @@ pub mod retention;
 pub mod revocation;
 pub mod rotation;
 pub mod secret;
+pub mod signature;
 pub mod startup;
 pub mod state;
 pub mod store;

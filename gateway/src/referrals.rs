@@ -213,14 +213,27 @@ fn idempotency_digest(key: &str) -> String {
     crate::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes()).as_ref())
 }
 
+/// How a referral is to be created.
+#[derive(Default)]
+pub struct Options<'a> {
+    pub idempotency_key: Option<&'a str>,
+    pub as_draft: bool,
+    /// The verified ModI signature of the request, kept as evidence.
+    pub signature: Option<crate::signature::Verified>,
+}
+
 pub fn create(
     state: &AppState,
     caller: &Party,
     body: &Value,
-    idempotency_key: Option<&str>,
-    as_draft: bool,
+    options: Options<'_>,
     now: OffsetDateTime,
 ) -> Result<(Created, crate::store::Ticket), ApiError> {
+    let Options {
+        idempotency_key,
+        as_draft,
+        signature,
+    } = options;
     let read_only: Vec<_> = READ_ONLY
         .iter()
         .filter(|f| body.get(**f).is_some())
@@ -305,6 +318,17 @@ pub fn create(
                 });
             }
             return Ok(Err(previous.referral));
+        }
+        if let Some(sig) = &signature {
+            let jti = keys::jti(&caller.id, &sig.jti_digest);
+            if txn.get::<i64>(&jti)?.is_some() {
+                return Err(ApiError::Conflict {
+                    code: "signature-replayed",
+                    message: "this jti was already used: every signed request needs a new one".into(),
+                });
+            }
+            txn.put(&jti, &sig.expires)?;
+            txn.put(&keys::evidence(&id), &sig.token)?;
         }
         let linked = crate::persons::link(state, txn, input.person.identity.as_ref(), now)?;
         let mut person = linked.person;

@@ -13,6 +13,7 @@ pub struct Party {
     pub name: String,
     pub kind: PartyKind,
     pub istat_code: String,
+    pub signed_requests: crate::signature::SignaturePolicy,
 }
 
 #[derive(Debug, Default)]
@@ -49,6 +50,7 @@ impl Registry {
                 name: entry.name.clone(),
                 kind: entry.kind,
                 istat_code: entry.istat_code.clone(),
+                signed_requests: entry.signed_requests,
             });
             for cert in &entry.certificates {
                 let fingerprints = if let Some(hex) = cert.strip_prefix("sha256:") {

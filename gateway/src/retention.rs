@@ -48,6 +48,23 @@ pub async fn sweep(
         last = Some(ticket);
         purged += 1;
     }
+    // Used jti of signed requests are kept until their signature has expired (with leeway).
+    let horizon = now.unix_timestamp() - 120;
+    let used: Vec<(sled::IVec, i64)> = state.store.scan(b"jti/", None, usize::MAX)?;
+    let expired: Vec<sled::IVec> = used
+        .into_iter()
+        .filter(|(_, exp)| *exp < horizon)
+        .map(|(k, _)| k)
+        .collect();
+    if !expired.is_empty() {
+        let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
+            for k in &expired {
+                txn.remove(k);
+            }
+            Ok(())
+        })?;
+        last = Some(ticket);
+    }
     // One flush for the whole sweep; a purge lost to a crash is simply done again next time.
     if let Some(ticket) = last {
         state.store.durable(ticket).await?;

@@ -91,6 +91,7 @@ impl Application {
             inbox_max_wait: config.inbox_max_wait,
             inbox_page_size: config.inbox_page_size,
             max_body_bytes: config.max_body_bytes,
+            signature_audience: config.signature_audience.clone(),
             metrics,
             rate_limiter: crate::rate_limit::RateLimiter::new(config.limits),
             revocations: crate::revocation::Revocations::new(config.revoked_file.clone()),

@@ -22,6 +22,7 @@ pub struct AppState {
     pub inbox_max_wait: Duration,
     pub inbox_page_size: usize,
     pub max_body_bytes: usize,
+    pub signature_audience: String,
     pub metrics: Metrics,
     pub rate_limiter: crate::rate_limit::RateLimiter,
     pub revocations: crate::revocation::Revocations,

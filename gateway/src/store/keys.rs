@@ -84,3 +84,13 @@ pub fn person_referral(person: &str, referral: &str) -> Vec<u8> {
 pub fn person_referral_prefix(person: &str) -> Vec<u8> {
     format!("pref/{person}/").into_bytes()
 }
+
+/// A used jti (digest) of a party's signed requests, with its expiry.
+pub fn jti(party: &str, jti_digest: &str) -> Vec<u8> {
+    format!("jti/{party}/{jti_digest}").into_bytes()
+}
+
+/// The signed token a referral was sent with: evidence that the sender sent exactly this body.
+pub fn evidence(referral: &str) -> Vec<u8> {
+    format!("evidence/{referral}").into_bytes()
+}

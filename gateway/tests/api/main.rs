@@ -11,6 +11,7 @@ mod lifecycle;
 mod ops;
 mod privacy;
 mod referrals;
+mod signatures;
 mod structures;
 mod telemetry;
 mod tls;
