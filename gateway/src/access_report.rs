@@ -47,20 +47,16 @@ fn describe(action: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// The report for the person behind `referral`. Reading it is itself audited.
+/// The report for a person (by linkage id). Reading it is itself audited.
 pub fn report(
     state: &AppState,
     caller: &Party,
-    referral: &str,
+    person: &str,
     now: OffsetDateTime,
 ) -> Result<(Vec<AccessEntry>, crate::store::Ticket), ApiError> {
-    let stored: crate::referrals::StoredReferral = state
-        .store
-        .get(&keys::referral(referral))?
-        .ok_or(ApiError::NotFound { what: "referral" })?;
-    let mut ids = vec![stored.person.clone()];
-    if let Some(PersonRecord { id, .. }) = persons::resolve(&state.store, &stored.person)?
-        && id != stored.person
+    let mut ids = vec![person.to_owned()];
+    if let Some(PersonRecord { id, .. }) = persons::resolve(&state.store, person)?
+        && id != person
     {
         ids.push(id);
     }
@@ -92,8 +88,8 @@ pub fn report(
             at: now,
             actor: caller.id.clone(),
             action: "dpo.access-report".into(),
-            referral: Some(referral.to_owned()),
-            subject: Some(stored.person.clone()),
+            referral: None,
+            subject: Some(person.to_owned()),
             detail: None,
         })?;
         Ok(())

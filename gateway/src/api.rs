@@ -6,6 +6,7 @@ use crate::problem::ApiError;
 use crate::referrals;
 use crate::registry::Party;
 use crate::state::AppState;
+use crate::store::Read;
 use crate::structures;
 use crate::tls::PeerFingerprint;
 use actix_web::dev::Payload;
@@ -322,20 +323,37 @@ async fn withdraw_consent(
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// The referral a request about a person names (`{"referral": id}`): ids, never identities,
-/// locate the person.
-fn referral_named(body: &serde_json::Value) -> Result<&str, ApiError> {
-    body.get("referral")
-        .and_then(|v| v.as_str())
-        .ok_or_else(|| {
-            ApiError::violation(
-                "schema-violation",
-                "The request is malformed",
-                "/referral",
-                "required",
-                "name a referral about the person (its id)",
-            )
-        })
+/// The person a request about a person names: `{"referral": id}` (a referral about them) or
+/// `{"person": {"identity": {...}}}` (looked up as linkage would, creating nothing).
+fn person_named(state: &AppState, body: &serde_json::Value) -> Result<String, ApiError> {
+    if let Some(referral) = body.get("referral").and_then(|v| v.as_str()) {
+        let stored: referrals::StoredReferral = state
+            .store
+            .get(&crate::store::keys::referral(referral))?
+            .ok_or(ApiError::NotFound { what: "referral" })?;
+        return Ok(stored.person);
+    }
+    let identity = identity_named(body)?;
+    crate::persons::find(state, &state.store, Some(&identity))?
+        .person
+        .map(|p| p.id)
+        .ok_or(ApiError::NotFound { what: "person" })
+}
+
+/// The identity in `{"person": {"identity": {...}}}`, checked against schema v1.
+fn identity_named(body: &serde_json::Value) -> Result<raccordo_schemas::Identity, ApiError> {
+    let identity = body.pointer("/person/identity").cloned().ok_or_else(|| {
+        ApiError::violation(
+            "schema-violation",
+            "The request is malformed",
+            "/person/identity",
+            "required",
+            "name the person by a referral about them ({\"referral\": id}) or by identity ({\"person\": {\"identity\": ...}})",
+        )
+    })?;
+    raccordo_schemas::validate::validate_identity(&identity)
+        .map_err(|v| ApiError::schema_at("/person/identity", v))?;
+    serde_json::from_value(identity).map_err(|_| ApiError::Internal)
 }
 
 async fn erase(
@@ -345,8 +363,8 @@ async fn erase(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let referral = referral_named(&body)?;
-    let ticket = crate::persons::erase(&state, &caller, referral, now())?;
+    let person = person_named(&state, &body)?;
+    let ticket = crate::persons::erase(&state, &caller, &person, now())?;
     state.store.durable(ticket).await?;
     Ok(HttpResponse::Ok().json(json!({"status": "erased"})))
 }
@@ -358,24 +376,7 @@ async fn known_elsewhere(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let person = body
-        .get("person")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
-    let identity = person.get("identity").cloned().ok_or_else(|| {
-        ApiError::violation(
-            "schema-violation",
-            "The question is malformed",
-            "/person/identity",
-            "required",
-            "ask with the person's identity",
-        )
-    })?;
-    let wrapped = json!({"identity": identity, "profile": {"ethos": "1", "age_band": "unknown", "sex": "unknown", "citizenship_group": "unknown"}});
-    raccordo_schemas::validate(raccordo_schemas::Entity::Person, &wrapped)
-        .map_err(|v| ApiError::schema_at("/person", v))?;
-    let identity: raccordo_schemas::Identity =
-        serde_json::from_value(identity).map_err(|_| ApiError::Internal)?;
+    let identity = identity_named(&body)?;
     let (out, ticket) = crate::persons::known_elsewhere(&state, &caller, &identity, now())?;
     state.store.durable(ticket).await?;
     Ok(HttpResponse::Ok().json(out))
@@ -388,8 +389,8 @@ async fn access_report(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let body = json_body(&req, payload, state.max_body_bytes).await?;
-    let referral = referral_named(&body)?;
-    let (entries, ticket) = crate::access_report::report(&state, &caller, referral, now())?;
+    let person = person_named(&state, &body)?;
+    let (entries, ticket) = crate::access_report::report(&state, &caller, &person, now())?;
     state.store.durable(ticket).await?;
     let wants_text = req
         .headers()

@@ -407,18 +407,17 @@ pub fn decide(
 pub fn erase(
     state: &AppState,
     caller: &crate::registry::Party,
-    referral: &str,
+    person: &str,
     now: OffsetDateTime,
 ) -> Result<crate::store::Ticket, ApiError> {
     let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {
-        let stored: crate::referrals::StoredReferral = txn
-            .get(&crate::store::keys::referral(referral))?
-            .ok_or(ApiError::NotFound { what: "referral" })?;
-        let own: PersonRecord = txn.get(&key(&stored.person))?.ok_or(ApiError::Internal)?;
-        let canonical = resolve(txn, &stored.person)?;
-        // The record behind the referral and the one it was merged into, if any.
+        let own: PersonRecord = txn
+            .get(&key(person))?
+            .ok_or(ApiError::NotFound { what: "person" })?;
+        let canonical = resolve(txn, person)?;
+        // The record named and the one it was merged into, if any.
         let mut group = vec![own];
-        if let Some(c) = canonical.filter(|c| c.id != stored.person) {
+        if let Some(c) = canonical.filter(|c| c.id != person) {
             group.push(c);
         }
         for mut person in group {
@@ -439,7 +438,7 @@ pub fn erase(
                 at: now,
                 actor: caller.id.clone(),
                 action: "person.erase".into(),
-                referral: Some(referral.to_owned()),
+                referral: None,
                 subject: Some(person.id.clone()),
                 detail: Some("identity crypto-shredded; linkage data removed".into()),
             })?;

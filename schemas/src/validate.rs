@@ -96,6 +96,8 @@ pub struct BuildError(String);
 
 struct Compiled {
     validators: Vec<(Entity, Validator)>,
+    /// A person's identity block alone, for questions asked by identity.
+    identity: Validator,
 }
 
 fn compile() -> Result<Compiled, BuildError> {
@@ -120,7 +122,18 @@ fn compile() -> Result<Compiled, BuildError> {
             .map_err(|e| BuildError(format!("{}: {e}", entity.name())))?;
         validators.push((entity, validator));
     }
-    Ok(Compiled { validators })
+    let identity_ref =
+        serde_json::json!({"$ref": format!("{SCHEMA_BASE}person.schema.json#/$defs/identity")});
+    let identity = jsonschema::draft202012::options()
+        .offline()
+        .should_validate_formats(true)
+        .with_registry(&registry)
+        .build(&identity_ref)
+        .map_err(|e| BuildError(format!("identity: {e}")))?;
+    Ok(Compiled {
+        validators,
+        identity,
+    })
 }
 
 fn compiled() -> Result<&'static Compiled, &'static BuildError> {
@@ -157,6 +170,41 @@ pub fn validate(entity: Entity, instance: &Value) -> Result<(), Vec<SchemaViolat
         .collect();
     if violations.is_empty() {
         semantic_rules(entity, instance, &mut violations);
+    }
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(violations)
+    }
+}
+
+/// Validates a person's identity block on its own (pointers relative to the block).
+pub fn validate_identity(instance: &Value) -> Result<(), Vec<SchemaViolation>> {
+    let compiled = compiled().map_err(|e| {
+        vec![SchemaViolation {
+            pointer: String::new(),
+            keyword: "x-schema-build".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut violations: Vec<SchemaViolation> = compiled
+        .identity
+        .iter_errors(instance)
+        .map(|error| SchemaViolation {
+            pointer: error.instance_path().as_str().to_owned(),
+            keyword: error.kind().keyword().to_owned(),
+            message: error.masked().to_string(),
+        })
+        .collect();
+    if violations.is_empty() {
+        person_rules(
+            &serde_json::json!({ "identity": instance }),
+            "",
+            &mut violations,
+        );
+        for v in &mut violations {
+            v.pointer = v.pointer.trim_start_matches("/identity").to_owned();
+        }
     }
     if violations.is_empty() {
         Ok(())

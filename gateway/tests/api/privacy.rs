@@ -544,3 +544,45 @@ async fn key_rotation_keeps_every_link() {
     );
     assert_eq!(tree.scan_prefix(b"cfidx/2/").count(), 1);
 }
+
+#[tokio::test]
+async fn the_dpo_can_name_the_person_by_identity() {
+    let app = TestApp::spawn().await;
+    let body = referral("prato", "firenze");
+    let sent = app.send_referral("prato", &body, None).await;
+    let by_identity = json!({"person": {"identity": body["person"]["identity"]}});
+    let r = app.post("region", "/v1/access-reports", &by_identity).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(
+        r.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["who"] == "prato")
+    );
+    let stranger = json!({"person": {"identity": {"given_names": "Giulia", "family_name": "Rossi", "birth_date": "1970-03-02"}}});
+    assert_problem(
+        &app.post("region", "/v1/access-reports", &stranger).await,
+        404,
+        "not-found",
+    );
+    assert_eq!(
+        app.post("region", "/v1/erasures", &by_identity)
+            .await
+            .status,
+        200
+    );
+    let v = app
+        .get(
+            "prato",
+            &format!("/v1/referrals/{}", sent.body["id"].as_str().unwrap()),
+        )
+        .await;
+    assert!(v.body["person"].get("identity").is_none());
+    // Once erased, the identity leads nowhere.
+    assert_problem(
+        &app.post("region", "/v1/access-reports", &by_identity).await,
+        404,
+        "not-found",
+    );
+}

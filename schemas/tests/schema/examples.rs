@@ -139,3 +139,22 @@ fn remote_references_are_not_fetched() {
             .is_err()
     );
 }
+
+#[test]
+fn an_identity_block_validates_on_its_own() {
+    use raccordo_schemas::validate::validate_identity;
+    let person = examples(Entity::Person, "valid")
+        .into_iter()
+        .find(|(p, _)| p.ends_with("full-identity.json"))
+        .unwrap()
+        .1;
+    assert_eq!(validate_identity(&person["identity"]), Ok(()));
+    let v =
+        validate_identity(&serde_json::json!({"codice_fiscale": "MHMSLM85T10Z330K"})).unwrap_err();
+    assert_eq!(
+        (v[0].pointer.as_str(), v[0].keyword.as_str()),
+        ("/codice_fiscale", "x-codice-fiscale")
+    );
+    let v = validate_identity(&serde_json::json!({"sex": "male"})).unwrap_err();
+    assert_eq!(v[0].keyword, "anyOf");
+}
