@@ -147,27 +147,35 @@ pub fn warm_up() -> Result<(), &'static BuildError> {
     compiled().map(|_| ())
 }
 
-/// Validates an instance against the schema of `entity`, then against the rules JSON Schema
-/// cannot say (check characters, capacity, date order). Returns every violation found.
-pub fn validate(entity: Entity, instance: &Value) -> Result<(), Vec<SchemaViolation>> {
-    let compiled = compiled().map_err(|e| {
-        vec![SchemaViolation {
-            pointer: String::new(),
-            keyword: "x-schema-build".into(),
-            message: e.to_string(),
-        }]
-    })?;
-    let Some((_, validator)) = compiled.validators.iter().find(|(e, _)| *e == entity) else {
-        return Err(vec![]);
-    };
-    let mut violations: Vec<SchemaViolation> = validator
+/// What a validator reports, as violations that name the pointer and keyword and never repeat
+/// the value.
+fn schema_violations(validator: &Validator, instance: &Value) -> Vec<SchemaViolation> {
+    validator
         .iter_errors(instance)
         .map(|error| SchemaViolation {
             pointer: error.instance_path().as_str().to_owned(),
             keyword: error.kind().keyword().to_owned(),
             message: error.masked().to_string(),
         })
-        .collect();
+        .collect()
+}
+
+fn build_violation(e: &BuildError) -> Vec<SchemaViolation> {
+    vec![SchemaViolation {
+        pointer: String::new(),
+        keyword: "x-schema-build".into(),
+        message: e.to_string(),
+    }]
+}
+
+/// Validates an instance against the schema of `entity`, then against the rules JSON Schema
+/// cannot say (check characters, capacity, date order). Returns every violation found.
+pub fn validate(entity: Entity, instance: &Value) -> Result<(), Vec<SchemaViolation>> {
+    let compiled = compiled().map_err(build_violation)?;
+    let Some((_, validator)) = compiled.validators.iter().find(|(e, _)| *e == entity) else {
+        return Err(vec![]);
+    };
+    let mut violations = schema_violations(validator, instance);
     if violations.is_empty() {
         semantic_rules(entity, instance, &mut violations);
     }
@@ -180,22 +188,8 @@ pub fn validate(entity: Entity, instance: &Value) -> Result<(), Vec<SchemaViolat
 
 /// Validates a person's identity block on its own (pointers relative to the block).
 pub fn validate_identity(instance: &Value) -> Result<(), Vec<SchemaViolation>> {
-    let compiled = compiled().map_err(|e| {
-        vec![SchemaViolation {
-            pointer: String::new(),
-            keyword: "x-schema-build".into(),
-            message: e.to_string(),
-        }]
-    })?;
-    let mut violations: Vec<SchemaViolation> = compiled
-        .identity
-        .iter_errors(instance)
-        .map(|error| SchemaViolation {
-            pointer: error.instance_path().as_str().to_owned(),
-            keyword: error.kind().keyword().to_owned(),
-            message: error.masked().to_string(),
-        })
-        .collect();
+    let compiled = compiled().map_err(build_violation)?;
+    let mut violations = schema_violations(&compiled.identity, instance);
     if violations.is_empty() {
         person_rules(
             &serde_json::json!({ "identity": instance }),

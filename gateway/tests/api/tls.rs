@@ -4,6 +4,19 @@ use crate::harness::{TestApp, assert_problem};
 use raccordo_gateway::{client, pki};
 use rcgen::{ExtendedKeyUsagePurpose, Issuer, KeyPair};
 
+/// A certificate and key written to files, as clients load them; the directory lives as long
+/// as the returned guard.
+fn written(
+    cert: String,
+    key: String,
+) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (crt_path, key_path) = (dir.path().join("c.crt"), dir.path().join("c.key"));
+    std::fs::write(&crt_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    (dir, crt_path, key_path)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -59,14 +72,8 @@ async fn a_certificate_from_another_ca_is_refused_at_the_handshake() {
         now,
     )
     .unwrap();
-    let dir = tempfile::TempDir::new().unwrap();
-    std::fs::write(dir.path().join("c.crt"), cert).unwrap();
-    std::fs::write(dir.path().join("c.key"), key).unwrap();
-    let chain = handshake_refused(
-        &app,
-        Some((&dir.path().join("c.crt"), &dir.path().join("c.key"))),
-    )
-    .await;
+    let (_dir, crt, key) = written(cert, key);
+    let chain = handshake_refused(&app, Some((&crt, &key))).await;
     assert!(
         chain.contains("UnknownCA") || chain.contains("BadCertificate") || chain.contains("alert"),
         "{chain}"
@@ -89,15 +96,8 @@ async fn a_valid_but_unregistered_certificate_gets_a_clear_403() {
         now,
     )
     .unwrap();
-    let dir = tempfile::TempDir::new().unwrap();
-    std::fs::write(dir.path().join("c.crt"), cert).unwrap();
-    std::fs::write(dir.path().join("c.key"), key).unwrap();
-    let c = client::mtls_client(
-        &pki.ca_cert(),
-        &dir.path().join("c.crt"),
-        &dir.path().join("c.key"),
-    )
-    .unwrap();
+    let (_dir, crt, key) = written(cert, key);
+    let c = client::mtls_client(&pki.ca_cert(), &crt, &key).unwrap();
     let r = crate::harness::read(c.get(app.url("/v1/inbox")).send().await.unwrap()).await;
     assert_problem(&r, 403, "unknown-client-certificate");
 }
