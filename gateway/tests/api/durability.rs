@@ -31,15 +31,12 @@ async fn a_restart_keeps_every_acknowledged_referral() {
     let app = TestApp::spawn_in(dir, |_| {}).await;
     for (sender, body) in &acknowledged {
         let id = body["id"].as_str().unwrap();
-        let r = app.get(sender, &format!("/v1/referrals/{id}")).await;
+        let r = app.referral(sender, id).await;
         assert_eq!(r.status, 200, "{id} lost: {}", r.text);
         assert_eq!(r.body["person"], body["person"]);
         assert_eq!(r.body["created_at"], body["created_at"]);
     }
-    assert_eq!(
-        app.get("prato", &format!("/v1/referrals/{id0}")).await.body["status"],
-        "accepted"
-    );
+    assert_eq!(app.referral("prato", &id0).await.body["status"], "accepted");
     // The inbox survived too, in order, and idempotency keys still hold.
     let inbox = app.get("firenze", "/v1/inbox").await;
     assert_eq!(inbox.body["items"].as_array().unwrap().len(), 24);
@@ -64,9 +61,9 @@ async fn a_restart_keeps_every_acknowledged_referral() {
 async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
     let app = TestApp::spawn().await;
     let id = app.create("prato", "firenze").await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", &id).await;
     app.set_status("firenze", &id, "accepted", None).await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", &id).await;
     let data = app.data_dir();
     let dir = app.stop().await;
 
@@ -118,7 +115,7 @@ async fn the_audit_chain_verifies_and_a_tampered_entry_is_found() {
 async fn removing_the_newest_audit_entry_is_found() {
     let app = TestApp::spawn().await;
     let id = app.create("prato", "firenze").await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", &id).await;
     let data = app.data_dir();
     let _dir = app.stop().await;
     {
@@ -137,7 +134,7 @@ async fn nothing_in_the_store_identifies_the_person_in_clear() {
     let app = TestApp::spawn().await;
     let id = app.create("prato", "firenze").await;
     app.set_status("firenze", &id, "accepted", None).await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", &id).await;
     let data = app.data_dir();
     let _dir = app.stop().await;
     let reason = "La persona si è trasferita a Firenze";

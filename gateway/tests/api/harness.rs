@@ -139,6 +139,11 @@ impl TestApp {
         r.body["id"].as_str().unwrap().to_owned()
     }
 
+    /// GET /v1/referrals/{id} as `party`.
+    pub async fn referral(&self, party: &str, id: &str) -> Response {
+        self.get(party, &format!("/v1/referrals/{id}")).await
+    }
+
     pub async fn set_status(
         &self,
         party: &str,

@@ -13,7 +13,7 @@ async fn health_readiness_and_unknown_routes() {
 async fn metrics_count_by_route_template_and_never_carry_ids() {
     let app = TestApp::spawn().await;
     let id = app.create("prato", "firenze").await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", &id).await;
     let metrics = app.metrics().await;
     assert!(
         metrics.contains(

@@ -42,16 +42,10 @@ async fn the_same_person_has_one_pseudonym_per_ambito_and_different_ones_across_
         app.set_status("firenze", id, "accepted", None).await;
     }
     let fa = app
-        .get(
-            "firenze",
-            &format!("/v1/referrals/{}", a.body["id"].as_str().unwrap()),
-        )
+        .referral("firenze", a.body["id"].as_str().unwrap())
         .await;
     let fb = app
-        .get(
-            "firenze",
-            &format!("/v1/referrals/{}", b.body["id"].as_str().unwrap()),
-        )
+        .referral("firenze", b.body["id"].as_str().unwrap())
         .await;
     assert_eq!(fa.body["person_ref"], fb.body["person_ref"]);
     assert_ne!(fa.body["person_ref"], prato_ref.as_str());
@@ -72,7 +66,7 @@ async fn withdrawal_blocks_the_next_release_holds_the_referral_and_tells_both_pa
     let id = sent.body["id"].as_str().unwrap().to_owned();
     let consent = sent.body["consent_id"].as_str().unwrap().to_owned();
     app.set_status("firenze", &id, "accepted", None).await;
-    let before = app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let before = app.referral("firenze", &id).await;
     assert!(
         before.body["person"]["identity"].is_object(),
         "identity released before withdrawal"
@@ -103,7 +97,7 @@ async fn withdrawal_blocks_the_next_release_holds_the_referral_and_tells_both_pa
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["referrals_on_hold"], 1);
 
-    let after = app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let after = app.referral("firenze", &id).await;
     assert_eq!(after.body["status"], "on-hold");
     assert!(
         after.body["person"].get("identity").is_none(),
@@ -241,7 +235,7 @@ async fn erasure_leaves_no_readable_identity_and_keeps_the_rest() {
 
     // Both referrals were about the same person: neither identity can be read any more.
     for (party, id) in [("prato", &a_id), ("firenze", &b_id), ("pisa", &b_id)] {
-        let v = app.get(party, &format!("/v1/referrals/{id}")).await;
+        let v = app.referral(party, id).await;
         assert_eq!(v.status, 200);
         assert!(
             v.body["person"].get("identity").is_none(),
@@ -369,16 +363,10 @@ async fn the_review_band_goes_to_a_regional_operator_whose_decision_links() {
             .await;
     }
     let a = app
-        .get(
-            "firenze",
-            &format!("/v1/referrals/{}", first.body["id"].as_str().unwrap()),
-        )
+        .referral("firenze", first.body["id"].as_str().unwrap())
         .await;
     let b = app
-        .get(
-            "firenze",
-            &format!("/v1/referrals/{}", second.body["id"].as_str().unwrap()),
-        )
+        .referral("firenze", second.body["id"].as_str().unwrap())
         .await;
     assert_eq!(a.body["person_ref"], b.body["person_ref"]);
     let after = app
@@ -398,9 +386,9 @@ async fn the_dpo_gets_who_saw_what_when_and_why_as_json_and_text() {
         .send_referral("prato", &referral("prato", "firenze"), None)
         .await;
     let id = sent.body["id"].as_str().unwrap();
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", id).await;
     app.set_status("firenze", id, "accepted", None).await;
-    app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    app.referral("firenze", id).await;
 
     assert_problem(
         &app.post("prato", "/v1/access-reports", &json!({"referral": id}))
@@ -470,7 +458,7 @@ async fn identities_of_closed_referrals_are_purged_after_the_retention_period() 
     let mut purged = false;
     for _ in 0..40 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let v = app.get("prato", &format!("/v1/referrals/{closed}")).await;
+        let v = app.referral("prato", &closed).await;
         if v.body["reason"] == raccordo_gateway::referrals::ERASED {
             assert!(v.body["person"].get("identity").is_none());
             assert_eq!(v.body["status"], "rejected");
@@ -479,7 +467,7 @@ async fn identities_of_closed_referrals_are_purged_after_the_retention_period() 
         }
     }
     assert!(purged, "the closed referral kept its identity");
-    let still = app.get("pisa", &format!("/v1/referrals/{open}")).await;
+    let still = app.referral("pisa", &open).await;
     assert!(
         still.body["person"]["identity"].is_object(),
         "an open referral lost its identity"
@@ -524,10 +512,7 @@ async fn key_rotation_keeps_every_link() {
     assert_eq!(third.body["person_ref"], prato_ref);
     // What was sealed before the rotation still opens.
     let old = app
-        .get(
-            "prato",
-            &format!("/v1/referrals/{}", first.body["id"].as_str().unwrap()),
-        )
+        .referral("prato", first.body["id"].as_str().unwrap())
         .await;
     assert_eq!(
         old.body["person"]["identity"]["codice_fiscale"],
@@ -573,10 +558,7 @@ async fn the_dpo_can_name_the_person_by_identity() {
         200
     );
     let v = app
-        .get(
-            "prato",
-            &format!("/v1/referrals/{}", sent.body["id"].as_str().unwrap()),
-        )
+        .referral("prato", sent.body["id"].as_str().unwrap())
         .await;
     assert!(v.body["person"].get("identity").is_none());
     // Once erased, the identity leads nowhere.

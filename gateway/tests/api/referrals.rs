@@ -208,7 +208,7 @@ async fn receiver_sees_triage_before_acceptance_and_identity_after() {
     let body = referral("prato", "firenze");
     let id = app.create("prato", "firenze").await;
 
-    let triage = app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let triage = app.referral("firenze", &id).await;
     assert_eq!(triage.status, 200);
     assert_eq!(triage.headers["raccordo-view"], "triage");
     for planted in PLANTED {
@@ -231,9 +231,7 @@ async fn receiver_sees_triage_before_acceptance_and_identity_after() {
         200
     );
     assert_eq!(
-        app.get("firenze", &format!("/v1/referrals/{id}"))
-            .await
-            .headers["raccordo-view"],
+        app.referral("firenze", &id).await.headers["raccordo-view"],
         "triage"
     );
 
@@ -243,7 +241,7 @@ async fn receiver_sees_triage_before_acceptance_and_identity_after() {
             .status,
         200
     );
-    let full = app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let full = app.referral("firenze", &id).await;
     assert_eq!(full.headers["raccordo-view"], "full");
     assert_eq!(full.body["person"]["identity"], body["person"]["identity"]);
     assert_eq!(full.body["local_case_ref"], body["local_case_ref"]);
@@ -257,7 +255,7 @@ async fn identity_is_withheld_when_the_basis_does_not_cover_it() {
     let r = app.send_referral("prato", &body, None).await;
     let id = r.body["id"].as_str().unwrap();
     app.set_status("firenze", id, "accepted", None).await;
-    let full = app.get("firenze", &format!("/v1/referrals/{id}")).await;
+    let full = app.referral("firenze", id).await;
     assert_eq!(full.headers["raccordo-view"], "full");
     assert!(
         full.body["person"].get("identity").is_none(),
