@@ -8,8 +8,11 @@ use crate::registry::Party;
 use crate::state::AppState;
 use crate::store::Read;
 use crate::structures;
-use crate::tls::PeerFingerprint;
-use actix_web::dev::Payload;
+use crate::tls::{Listener, PeerFingerprint};
+use actix_web::HttpMessage;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
@@ -44,24 +47,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/linkage/reviews/{id}", web::post().to(decide_review))
         .route("/v1/structures", web::get().to(search_structures))
         .route("/v1/structures/{id}", web::put().to(publish_structure))
+        .route("/v1/me", web::get().to(me))
         .route("/v1/openapi.json", web::get().to(openapi))
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
 }
 
-/// The party behind the client certificate of this connection.
+/// The caller the guard authenticated: a party by its certificate, or a person by a token.
 pub struct Caller(pub Arc<Party>);
+
+#[derive(Clone)]
+struct Principal(Arc<Party>);
 
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let party = req
-            .conn_data::<PeerFingerprint>()
-            .zip(req.app_data::<State>())
-            .and_then(|(fp, state)| state.registry.by_fingerprint(&fp.0));
+        let party = req.extensions().get::<Principal>().map(|p| Arc::clone(&p.0));
         ready(party.map(Caller).ok_or(ApiError::UnknownCertificate))
     }
 }
@@ -474,6 +478,17 @@ async fn search_structures(
     Ok(HttpResponse::Ok().json(json!({"items": items})))
 }
 
+/// Who the gateway takes the caller for, and with which roles: the first call an integrator
+/// makes to check their certificate or token.
+async fn me(Caller(caller): Caller) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "id": caller.id,
+        "name": caller.name,
+        "kind": caller.kind.as_str(),
+        "roles": caller.roles,
+    }))
+}
+
 async fn openapi(_caller: Caller) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -502,42 +517,106 @@ async fn metrics(state: State, _caller: Caller) -> Result<HttpResponse, ApiError
         .body(state.metrics.render()))
 }
 
-/// Authorisation and rate limits, checked before any handler runs: one place for both. A route
-/// that exists but has no rule is refused (unknown means no); a method the route does not serve
-/// passes on, so that actix answers 405.
-pub fn guard(req: &actix_web::dev::ServiceRequest) -> Result<(), ApiError> {
-    let Some(state) = req.app_data::<State>() else {
-        return Err(ApiError::Internal);
-    };
-    let party = req
+/// The middleware around every route: authenticates, authorises and rate-limits, then calls
+/// the handler, or answers the refusal as problem+json.
+pub async fn authorize(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    match guard(&req).await {
+        Ok(()) => Ok(next.call(req).await?.map_into_left_body()),
+        Err(refusal) => Ok(req.error_response(refusal).map_into_right_body()),
+    }
+}
+
+/// The caller on the systems listener: the party its certificate is registered to.
+fn certificate_party(req: &ServiceRequest, state: &AppState) -> Result<Arc<Party>, ApiError> {
+    let fingerprint = req
         .request()
         .conn_data::<PeerFingerprint>()
-        .and_then(|fp| state.registry.by_fingerprint(&fp.0))
         .ok_or(ApiError::UnknownCertificate)?;
-    if req
-        .request()
-        .conn_data::<PeerFingerprint>()
-        .is_some_and(|fp| state.revocations.is_revoked(&fp.0))
-    {
+    let party = state
+        .registry
+        .by_fingerprint(&fingerprint.0)
+        .ok_or(ApiError::UnknownCertificate)?;
+    if state.revocations.is_revoked(&fingerprint.0) {
         return Err(ApiError::Forbidden {
             code: "certificate-revoked",
             message: "the Region revoked this certificate; present its replacement".into(),
         });
     }
+    Ok(party)
+}
+
+/// The caller on the people listener: the person behind a bearer access token.
+async fn token_person(req: &ServiceRequest, state: &AppState) -> Result<Arc<Party>, ApiError> {
+    let Some(provider) = state.people.as_ref() else {
+        return Err(ApiError::Internal);
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized {
+            code: "bearer-token-required",
+            message: "send 'Authorization: Bearer <access token>' with a token from the Region's identity provider".into(),
+        })?;
+    match crate::people::access_token::verify(provider, &state.metrics, token, now().unix_timestamp()).await {
+        Ok(person) => Ok(Arc::new(person)),
+        Err(refusal) => {
+            state.metrics.token_refused(refusal.code());
+            Err(match refusal {
+                crate::people::access_token::TokenRefusal::ProviderUnavailable => {
+                    ApiError::IdentityProviderUnavailable
+                }
+                r => ApiError::Unauthorized {
+                    code: r.code(),
+                    message: r.message(&provider.config),
+                },
+            })
+        }
+    }
+}
+
+/// Authentication, authorisation and rate limits, checked before any handler runs: one place
+/// for all three. A route that exists but has no rule is refused (unknown means no); a method
+/// the route does not serve passes on, so that actix answers 405.
+async fn guard(req: &ServiceRequest) -> Result<(), ApiError> {
+    let Some(state) = req.app_data::<State>().cloned() else {
+        return Err(ApiError::Internal);
+    };
+    let listener = req
+        .request()
+        .conn_data::<Listener>()
+        .copied()
+        .unwrap_or(Listener::Systems);
+    let party = match listener {
+        Listener::Systems => certificate_party(req, &state)?,
+        // The console authenticates its visitors by session; it has no API rules.
+        Listener::People if crate::console::is_console(req.path()) => return Ok(()),
+        Listener::People => token_person(req, &state).await?,
+    };
+    req.extensions_mut().insert(Principal(Arc::clone(&party)));
     let Some(route) = req.match_pattern() else {
         return Ok(());
     };
     let method = req.method().as_str();
-    match crate::authorization::check(method, &route, party.kind) {
+    match crate::authorization::check(method, &route, &party.roles) {
         Ok(()) => {}
         Err(crate::authorization::Refusal::NotPermitted { allowed }) => {
             let names: Vec<&str> = allowed.iter().map(|k| k.as_str()).collect();
+            let held: Vec<&str> = party.roles.iter().map(|k| k.as_str()).collect();
             return Err(ApiError::Forbidden {
                 code: "not-permitted",
                 message: format!(
-                    "{method} {route} is for parties of kind {}; the caller is of kind {}",
+                    "{method} {route} is for the roles {}; the caller holds {}",
                     names.join(" or "),
-                    party.kind.as_str()
+                    if held.is_empty() { "no role".to_owned() } else { held.join(" and ") }
                 ),
             });
         }

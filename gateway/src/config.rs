@@ -30,6 +30,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub limits: LimitSettings,
     pub signatures: SignatureSettings,
+    pub people: PeopleSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -38,6 +39,29 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct SignatureSettings {
     pub audience: String,
+}
+
+/// People (regional staff, integrators) sign in through the Region's OpenID provider; see the
+/// `[people]` section of `deploy/raccordo.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleSettings {
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret_file: String,
+    /// Takes precedence over the file; meant for the environment (`RACCORDO_PEOPLE__CLIENT_SECRET`).
+    #[serde(default)]
+    pub client_secret: Secret<String>,
+    pub ca_file: String,
+    pub audience: String,
+    pub algorithms: Vec<String>,
+    pub roles_claim: String,
+    pub leeway_seconds: u64,
+    pub session_hours: u64,
+    pub jwks_min_refresh_seconds: u64,
+    pub roles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,6 +251,8 @@ pub struct Config {
     pub retention_sweep: Duration,
     pub limits: crate::rate_limit::Limits,
     pub signature_audience: String,
+    /// The people listener and its identity provider; `None` when no issuer is configured.
+    pub people: Option<crate::people::PeopleConfig>,
     pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -300,7 +326,9 @@ impl Config {
             ));
         }
         let minutes = |m: u64| Duration::from_secs(m.saturating_mul(60));
+        let people = crate::people::PeopleConfig::from_settings(&s.people, &resolve)?;
         Ok(Config {
+            people,
             master_key_file: resolve(if s.keys.master_key_file.is_empty() {
                 "keys/master.key"
             } else {

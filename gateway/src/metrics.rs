@@ -12,6 +12,8 @@ pub struct Metrics {
     latency: HistogramVec,
     referrals: IntGaugeVec,
     overdue: IntGaugeVec,
+    provider_fetches: IntCounterVec,
+    token_refusals: IntCounterVec,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,16 @@ pub struct Metrics {
 pub struct MetricsError(#[from] prometheus::Error);
 
 impl Metrics {
+    pub fn provider_fetched(&self, document: &str, ok: bool) {
+        self.provider_fetches
+            .with_label_values(&[document, if ok { "ok" } else { "failed" }])
+            .inc();
+    }
+
+    pub fn token_refused(&self, code: &str) {
+        self.token_refusals.with_label_values(&[code]).inc();
+    }
+
     pub fn new() -> Result<Metrics, MetricsError> {
         let registry = Registry::new_custom(Some("raccordo".into()), None)?;
         let requests = IntCounterVec::new(
@@ -50,6 +62,22 @@ impl Metrics {
             ),
             &["urgency"],
         )?;
+        let provider_fetches = IntCounterVec::new(
+            Opts::new(
+                "identity_provider_fetches_total",
+                "Documents fetched from the identity provider (discovery, jwks) by outcome",
+            ),
+            &["document", "outcome"],
+        )?;
+        let token_refusals = IntCounterVec::new(
+            Opts::new(
+                "bearer_token_refusals_total",
+                "Bearer tokens refused, by the rule that failed",
+            ),
+            &["code"],
+        )?;
+        registry.register(Box::new(provider_fetches.clone()))?;
+        registry.register(Box::new(token_refusals.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(referrals.clone()))?;
@@ -58,6 +86,8 @@ impl Metrics {
             referrals.with_label_values(&[status.as_str()]).set(0);
         }
         Ok(Metrics {
+            provider_fetches,
+            token_refusals,
             registry,
             requests,
             latency,

@@ -35,6 +35,11 @@ pub enum ApiError {
     },
     /// The client certificate is valid but not registered to any party.
     UnknownCertificate,
+    /// No valid bearer token (people listener): 401 with `WWW-Authenticate`.
+    Unauthorized {
+        code: &'static str,
+        message: String,
+    },
     /// The caller is known but may not do this.
     Forbidden {
         code: &'static str,
@@ -59,6 +64,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     /// The store could not make a write durable; nothing was acknowledged.
     Unavailable,
+    /// The identity provider's keys could not be fetched to check a token.
+    IdentityProviderUnavailable,
     Internal,
 }
 
@@ -147,6 +154,12 @@ impl ApiError {
                  gateway's registry; ask the Region to register it"
                     .into(),
             ),
+            ApiError::Unauthorized { code, message } => (
+                StatusCode::UNAUTHORIZED,
+                code,
+                "A valid access token from the Region's identity provider is required",
+                message.clone(),
+            ),
             ApiError::Forbidden { code, message } => {
                 (StatusCode::FORBIDDEN, code, "The caller may not do this", message.clone())
             }
@@ -182,6 +195,12 @@ impl ApiError {
                 "store-unavailable",
                 "The gateway could not store the request durably",
                 "nothing was recorded; retry with the same Idempotency-Key".into(),
+            ),
+            ApiError::IdentityProviderUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity-provider-unavailable",
+                "The identity provider could not be reached",
+                "the gateway could not fetch the identity provider's keys to check the token; retry later".into(),
             ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -229,6 +248,14 @@ impl ResponseError for ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 response.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
+            }
+            ApiError::Unauthorized { code, .. } => {
+                // RFC 6750: invalid_request when no token came, invalid_token otherwise.
+                let error = if *code == "bearer-token-required" { "invalid_request" } else { "invalid_token" };
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    format!("Bearer realm=\"raccordo\", error=\"{error}\", error_description=\"{code}\""),
+                ));
             }
             _ => {}
         }

@@ -1,6 +1,7 @@
 //! The registry of parties (ambiti and the Region), from configuration, and the mapping from a
 //! presented client certificate to the party it identifies.
 
+use crate::authorization::Role;
 use crate::config::{AmbitoSettings, Config, PartyKind};
 use crate::pki;
 use std::collections::HashMap;
@@ -14,6 +15,23 @@ pub struct Party {
     pub kind: PartyKind,
     pub istat_code: String,
     pub signed_requests: crate::signature::SignaturePolicy,
+    /// What the authorisation table knows the caller by.
+    pub roles: Vec<Role>,
+}
+
+impl Party {
+    /// A person signed in through the identity provider. They act for the Region, with the
+    /// roles their token grants; `actor` is their keyed pseudonym, never the provider's subject.
+    pub fn person(actor: String, name: String, roles: Vec<Role>) -> Party {
+        Party {
+            id: actor,
+            name,
+            kind: PartyKind::Region,
+            istat_code: String::new(),
+            signed_requests: crate::signature::SignaturePolicy::Optional,
+            roles,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +69,10 @@ impl Registry {
                 kind: entry.kind,
                 istat_code: entry.istat_code.clone(),
                 signed_requests: entry.signed_requests,
+                roles: vec![match entry.kind {
+                    PartyKind::Ambito => Role::Ambito,
+                    PartyKind::Region => Role::Region,
+                }],
             });
             for cert in &entry.certificates {
                 let fingerprints = if let Some(hex) = cert.strip_prefix("sha256:") {

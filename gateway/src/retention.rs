@@ -82,5 +82,14 @@ pub async fn run(state: actix_web::web::Data<AppState>, keep: Duration, every: D
             Ok(n) => tracing::info!(purged = n, "retention sweep"),
             Err(e) => tracing::error!(error = %e, "retention sweep failed"),
         }
+        match crate::people::sessions::sweep(&state.store, OffsetDateTime::now_utc()) {
+            Ok(Some(ticket)) => {
+                if let Err(e) = state.store.durable(ticket).await {
+                    tracing::error!(error = %e, "session sweep failed");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "session sweep failed"),
+        }
     }
 }

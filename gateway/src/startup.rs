@@ -12,9 +12,8 @@ use crate::state::AppState;
 use crate::store::{Read, Store, StoreError, keys};
 use crate::tls::{self, TlsError};
 use crate::vault::{Vault, VaultError};
-use actix_web::dev::{Server, ServerHandle, Service, ServiceResponse};
+use actix_web::dev::{Server, ServerHandle, Service};
 use actix_web::{App, HttpServer, web};
-use futures_util::future::LocalBoxFuture;
 use std::net::TcpListener;
 use std::time::Instant;
 use tracing_actix_web::TracingLogger;
@@ -35,6 +34,8 @@ pub enum StartupError {
     Metrics(#[from] MetricsError),
     #[error("{0}")]
     Schema(String),
+    #[error(transparent)]
+    People(#[from] crate::people::provider::ProviderError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -44,6 +45,7 @@ pub enum StartupError {
 
 pub struct Application {
     port: u16,
+    people_port: Option<u16>,
     server: Server,
     state: web::Data<AppState>,
     background: Background,
@@ -68,6 +70,15 @@ impl Application {
         let registry = Registry::load(&config)?;
         let master = MasterKey::load_or_create(&config.master_key, &config.master_key_file)?;
         let vault = Vault::new(master.derive("raccordo/v1/vault-kek")?)?;
+        let people = match &config.people {
+            Some(p) => Some(std::sync::Arc::new(
+                crate::people::provider::IdentityProvider::new(
+                    p.clone(),
+                    master.derive("raccordo/v1/staff-actor")?,
+                )?,
+            )),
+            None => None,
+        };
         let store = Store::open(&config.data_dir.join("store"))?;
         let epoch = store.get::<u32>(crate::persons::EPOCH_KEY)?.unwrap_or(1);
         let encoder = crate::linkage::keys::encoder(&master, epoch)?;
@@ -95,6 +106,7 @@ impl Application {
             metrics,
             rate_limiter: crate::rate_limit::RateLimiter::new(config.limits),
             revocations: crate::revocation::Revocations::new(config.revoked_file.clone()),
+            people,
         });
         let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Io {
             what: format!("binding {}", config.listen),
@@ -107,22 +119,29 @@ impl Application {
                 source,
             })?
             .port();
+        let people_listener = match &config.people {
+            Some(p) => {
+                let l = TcpListener::bind(p.listen).map_err(|source| StartupError::Io {
+                    what: format!("binding the people listener {}", p.listen),
+                    source,
+                })?;
+                let port = l
+                    .local_addr()
+                    .map_err(|source| StartupError::Io {
+                        what: "local address".into(),
+                        source,
+                    })?
+                    .port();
+                Some((l, port, tls::people_server_config(&config, now)?))
+            }
+            None => None,
+        };
+        let people_port = people_listener.as_ref().map(|(_, port, _)| *port);
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap_fn(|req, srv| -> LocalBoxFuture<'static, Result<ServiceResponse, actix_web::Error>> {
-                    match api::guard(&req) {
-                        Ok(()) => {
-                            let fut = srv.call(req);
-                            Box::pin(async move { Ok(fut.await?.map_into_boxed_body()) })
-                        }
-                        Err(refusal) => {
-                            let res = req.error_response(refusal);
-                            Box::pin(async move { Ok(res) })
-                        }
-                    }
-                })
+                .wrap(actix_web::middleware::from_fn(api::authorize))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     // Route templates only: ids in paths never become metric labels.
@@ -147,23 +166,33 @@ impl Application {
                 })
                 .wrap(TracingLogger::default())
                 .configure(api::configure)
+                .configure(crate::console::configure)
                 .default_service(web::to(api::not_found))
         })
-        .on_connect(tls::on_connect)
+        .on_connect(move |conn, ext| tls::on_connect(conn, ext, people_port))
         .client_request_timeout(config.client_request_timeout)
         .shutdown_timeout(5);
         if config.workers > 0 {
             server = server.workers(config.workers);
         }
-        let server = server
+        let mut server = server
             .listen_rustls_0_23(listener, tls_config)
             .map_err(|source| StartupError::Io {
                 what: "starting the TLS listener".into(),
                 source,
-            })?
-            .run();
+            })?;
+        if let Some((l, _, people_tls)) = people_listener {
+            server = server
+                .listen_rustls_0_23(l, people_tls)
+                .map_err(|source| StartupError::Io {
+                    what: "starting the people listener".into(),
+                    source,
+                })?;
+        }
+        let server = server.run();
         Ok(Application {
             port,
+            people_port,
             server,
             state,
             background: Background {
@@ -176,6 +205,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the people listener (console and bearer tokens), when one is configured.
+    pub fn people_port(&self) -> Option<u16> {
+        self.people_port
     }
 
     /// A handle to stop the server from elsewhere (tests, signal handlers).

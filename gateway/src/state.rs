@@ -26,4 +26,6 @@ pub struct AppState {
     pub metrics: Metrics,
     pub rate_limiter: crate::rate_limit::RateLimiter,
     pub revocations: crate::revocation::Revocations,
+    /// The identity provider people sign in with; `None` when none is configured.
+    pub people: Option<std::sync::Arc<crate::people::provider::IdentityProvider>>,
 }

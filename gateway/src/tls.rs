@@ -15,12 +15,13 @@ pub enum TlsError {
     Rustls(String),
 }
 
-/// Builds the server configuration, creating the development PKI first when configured so.
-pub fn server_config(
+/// The CA, certificate and key files of the server, creating the development PKI first when
+/// configured so.
+fn material(
     config: &Config,
     now: time::OffsetDateTime,
-) -> Result<rustls::ServerConfig, TlsError> {
-    let (ca, cert, key) = match &config.tls {
+) -> Result<(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf), TlsError> {
+    Ok(match &config.tls {
         TlsSource::Development => {
             let dev = DevPki::new(&config.data_dir);
             let parties: Vec<&str> = config
@@ -37,7 +38,15 @@ pub fn server_config(
             (dev.ca_cert(), dev.server_cert(), dev.server_key())
         }
         TlsSource::Files { ca, cert, key } => (ca.clone(), cert.clone(), key.clone()),
-    };
+    })
+}
+
+/// The systems listener: mutual TLS, a client certificate from the configured CA required.
+pub fn server_config(
+    config: &Config,
+    now: time::OffsetDateTime,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let (ca, cert, key) = material(config, now)?;
     let mut roots = RootCertStore::empty();
     for c in pki::load_certificates(&ca)? {
         roots
@@ -53,6 +62,23 @@ pub fn server_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Rustls(e.to_string()))?
         .with_client_cert_verifier(verifier)
+        .with_single_cert(pki::load_certificates(&cert)?, pki::load_private_key(&key)?)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(server)
+}
+
+/// The people listener: the same server certificate, no client certificate asked for (people
+/// authenticate with the identity provider's tokens instead).
+pub fn people_server_config(
+    config: &Config,
+    now: time::OffsetDateTime,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let (_, cert, key) = material(config, now)?;
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_no_client_auth()
         .with_single_cert(pki::load_certificates(&cert)?, pki::load_private_key(&key)?)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
     server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -75,11 +101,30 @@ pub fn install_default_provider() {
 #[derive(Debug, Clone)]
 pub struct PeerFingerprint(pub String);
 
-/// Records the client certificate of each new connection (actix `on_connect`).
-pub fn on_connect(connection: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+/// Which listener a connection came in on: systems (mTLS, certificates) or people (tokens and
+/// the console).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listener {
+    Systems,
+    People,
+}
+
+/// Records, for each new connection (actix `on_connect`), the listener it came in on and the
+/// client certificate it presented.
+pub fn on_connect(
+    connection: &dyn std::any::Any,
+    ext: &mut actix_web::dev::Extensions,
+    people_port: Option<u16>,
+) {
     use actix_tls::accept::rustls_0_23::TlsStream;
     if let Some(tls) = connection.downcast_ref::<TlsStream<actix_web::rt::net::TcpStream>>() {
-        let (_, session) = tls.get_ref();
+        let (tcp, session) = tls.get_ref();
+        let port = tcp.local_addr().ok().map(|a| a.port());
+        ext.insert(if port.is_some() && port == people_port {
+            Listener::People
+        } else {
+            Listener::Systems
+        });
         if let Some(cert) = session.peer_certificates().and_then(|c| c.first()) {
             ext.insert(PeerFingerprint(pki::fingerprint(cert)));
         }

@@ -94,3 +94,16 @@ pub fn jti(party: &str, jti_digest: &str) -> Vec<u8> {
 pub fn evidence(referral: &str) -> Vec<u8> {
     format!("evidence/{referral}").into_bytes()
 }
+
+pub const SESSION: &[u8] = b"session/";
+pub const SIGN_IN: &[u8] = b"signin/";
+
+/// A console session, by the digest of its cookie (the cookie itself is never stored).
+pub fn session(token_digest: &str) -> Vec<u8> {
+    join(&[b"session", token_digest.as_bytes()])
+}
+
+/// A sign-in in progress, by the digest of its OpenID Connect state.
+pub fn sign_in(state_digest: &str) -> Vec<u8> {
+    join(&[b"signin", state_digest.as_bytes()])
+}

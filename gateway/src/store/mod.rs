@@ -33,6 +33,8 @@ pub enum StoreError {
     Durability,
     #[error("store: the writer lock was poisoned by an earlier panic")]
     Poisoned,
+    #[error("store: the system's random number generator failed")]
+    Random,
 }
 
 /// Proof that a write was applied; await [`Store::durable`] before acknowledging it.
