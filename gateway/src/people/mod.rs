@@ -186,7 +186,7 @@ mod tests {
         s.roles_claim = "realm_access.roles".into();
         s.roles
             .insert("admin".into(), vec!["raccordo-admin".into(), "admin".into()]);
-        let c = PeopleConfig::from_settings(&s, &PathBuf::from).unwrap().unwrap();
+        let c = PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p)).unwrap().unwrap();
         let claims = json!({"realm_access": {"roles": ["raccordo-admin", "dpo", "region", "x"]}});
         assert_eq!(c.roles_in(&claims), vec![Role::Admin, Role::Dpo]);
         assert!(c.roles_in(&json!({"roles": ["admin"]})).is_empty());
@@ -197,14 +197,14 @@ mod tests {
         for alg in ["HS256", "none"] {
             let mut s = settings();
             s.algorithms = vec![alg.into()];
-            let e = PeopleConfig::from_settings(&s, &PathBuf::from).unwrap_err();
+            let e = PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p)).unwrap_err();
             assert!(e.to_string().contains(alg), "{e}");
         }
         let mut s = settings();
         s.roles.insert("region".into(), vec!["boss".into()]);
-        assert!(PeopleConfig::from_settings(&s, &PathBuf::from).is_err());
+        assert!(PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p)).is_err());
         let mut s = settings();
         s.issuer = "http://id.example".into();
-        assert!(PeopleConfig::from_settings(&s, &PathBuf::from).is_err());
+        assert!(PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p)).is_err());
     }
 }

@@ -2,13 +2,13 @@
 
 use crate::harness::{TestApp, assert_problem};
 use raccordo_gateway::authorization::RULES;
-use raccordo_gateway::config::PartyKind;
+use raccordo_gateway::authorization::Role;
 
 #[tokio::test]
 async fn every_cell_of_the_authorisation_table_is_enforced() {
     let app = TestApp::spawn().await;
     for (method, route, allowed) in RULES {
-        for (party, kind) in [("prato", PartyKind::Ambito), ("region", PartyKind::Region)] {
+        for (party, kind) in [("prato", Role::Ambito), ("region", Role::Region)] {
             let path = route.replace("{id}", "00000000-0000-4000-8000-000000000000");
             let req = app
                 .client(party)

@@ -15,6 +15,8 @@ pub const PARTIES: [&str; 11] = [
 pub struct TestApp {
     pub dir: TempDir,
     pub port: u16,
+    /// The people listener (console and bearer tokens), when the test configured one.
+    pub people_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     clients: HashMap<&'static str, reqwest::Client>,
@@ -46,6 +48,7 @@ impl TestApp {
         adjust(&mut settings);
         let app = Application::build(Config::from_settings(settings).unwrap()).unwrap();
         let port = app.port();
+        let people_port = app.people_port();
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
         let pki = DevPki::new(dir.path());
@@ -62,6 +65,7 @@ impl TestApp {
         TestApp {
             dir,
             port,
+            people_port,
             handle,
             task,
             clients,
@@ -77,6 +81,35 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// A URL on the people listener.
+    pub fn people_url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.people_port.unwrap())
+    }
+
+    /// A client for the people listener: trusts the development CA, presents no certificate,
+    /// follows no redirects.
+    pub fn people_client(&self) -> reqwest::Client {
+        let tls = client::tls_config(&self.pki().ca_cert(), None).unwrap();
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// GET on the people listener with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> Response {
+        read(
+            self.people_client()
+                .get(self.people_url(path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub fn pki(&self) -> DevPki {

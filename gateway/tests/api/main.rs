@@ -4,11 +4,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
 
 mod authorization;
+mod console;
 mod durability;
 mod harness;
 mod inbox;
 mod lifecycle;
+mod oidc;
 mod ops;
+mod people;
 mod privacy;
 mod referrals;
 mod signatures;
