@@ -12,8 +12,8 @@ use crate::tls::{Listener, PeerFingerprint};
 use actix_web::HttpMessage;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use actix_web::http::header;
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde_json::json;
@@ -65,7 +65,10 @@ impl FromRequest for Caller {
     type Future = Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let party = req.extensions().get::<Principal>().map(|p| Arc::clone(&p.0));
+        let party = req
+            .extensions()
+            .get::<Principal>()
+            .map(|p| Arc::clone(&p.0));
         ready(party.map(Caller).ok_or(ApiError::UnknownCertificate))
     }
 }
@@ -566,7 +569,14 @@ async fn token_person(req: &ServiceRequest, state: &AppState) -> Result<Arc<Part
             code: "bearer-token-required",
             message: "send 'Authorization: Bearer <access token>' with a token from the Region's identity provider".into(),
         })?;
-    match crate::people::access_token::verify(provider, &state.metrics, token, now().unix_timestamp()).await {
+    match crate::people::access_token::verify(
+        provider,
+        &state.metrics,
+        token,
+        now().unix_timestamp(),
+    )
+    .await
+    {
         Ok(person) => Ok(Arc::new(person)),
         Err(refusal) => {
             state.metrics.token_refused(refusal.code());
@@ -616,7 +626,11 @@ async fn guard(req: &ServiceRequest) -> Result<(), ApiError> {
                 message: format!(
                     "{method} {route} is for the roles {}; the caller holds {}",
                     names.join(" or "),
-                    if held.is_empty() { "no role".to_owned() } else { held.join(" and ") }
+                    if held.is_empty() {
+                        "no role".to_owned()
+                    } else {
+                        held.join(" and ")
+                    }
                 ),
             });
         }

@@ -6,8 +6,8 @@
 //! (`ambito`, `region`); people authenticated by the Region's identity provider hold the roles
 //! their token grants (`analyst`, `admin`, `dpo`, `integrator`).
 
-use serde::{Deserialize, Serialize};
 use Role::{Admin, Ambito, Analyst, Dpo, Integrator, Region};
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -64,7 +64,11 @@ pub const RULES: &[(&str, &str, &[Role])] = &[
     ("GET", "/v1/linkage/reviews", &[Region, Admin]),
     ("POST", "/v1/linkage/reviews/{id}", &[Region, Admin]),
     ("POST", "/v1/access-reports", &[Region, Dpo]),
-    ("GET", "/v1/structures", &[Ambito, Region, Analyst, Admin, Integrator]),
+    (
+        "GET",
+        "/v1/structures",
+        &[Ambito, Region, Analyst, Admin, Integrator],
+    ),
     ("PUT", "/v1/structures/{id}", &[Ambito]),
     ("GET", "/v1/me", EVERYONE),
     ("GET", "/v1/openapi.json", EVERYONE),
@@ -104,6 +108,9 @@ mod tests {
         for (method, route, _) in RULES {
             assert!(check(method, route, &[]).is_err(), "{method} {route}");
         }
-        assert_eq!(check("DELETE", "/v1/referrals", &[Ambito]), Err(Refusal::NoRule));
+        assert_eq!(
+            check("DELETE", "/v1/referrals", &[Ambito]),
+            Err(Refusal::NoRule)
+        );
     }
 }

@@ -251,10 +251,16 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized { code, .. } => {
                 // RFC 6750: invalid_request when no token came, invalid_token otherwise.
-                let error = if *code == "bearer-token-required" { "invalid_request" } else { "invalid_token" };
+                let error = if *code == "bearer-token-required" {
+                    "invalid_request"
+                } else {
+                    "invalid_token"
+                };
                 response.insert_header((
                     header::WWW_AUTHENTICATE,
-                    format!("Bearer realm=\"raccordo\", error=\"{error}\", error_description=\"{code}\""),
+                    format!(
+                        "Bearer realm=\"raccordo\", error=\"{error}\", error_description=\"{code}\""
+                    ),
                 ));
             }
             _ => {}

@@ -182,12 +182,13 @@ impl Application {
                 source,
             })?;
         if let Some((l, _, people_tls)) = people_listener {
-            server = server
-                .listen_rustls_0_23(l, people_tls)
-                .map_err(|source| StartupError::Io {
-                    what: "starting the people listener".into(),
-                    source,
-                })?;
+            server =
+                server
+                    .listen_rustls_0_23(l, people_tls)
+                    .map_err(|source| StartupError::Io {
+                        what: "starting the people listener".into(),
+                        source,
+                    })?;
         }
         let server = server.run();
         Ok(Application {

@@ -92,7 +92,13 @@ fn page(state: &State, status: StatusCode, lang: Lang, html: String) -> HttpResp
         .body(html)
 }
 
-fn render(state: &State, status: StatusCode, lang: Lang, name: &str, ctx: minijinja::Value) -> HttpResponse {
+fn render(
+    state: &State,
+    status: StatusCode,
+    lang: Lang,
+    name: &str,
+    ctx: minijinja::Value,
+) -> HttpResponse {
     match pages::render(name, ctx) {
         Ok(html) => page(state, status, lang, html),
         Err(e) => {
@@ -147,13 +153,23 @@ async fn home(req: HttpRequest, state: State) -> HttpResponse {
         && let Some(lang) = q.lang.as_deref().and_then(Lang::from_code)
     {
         return see_other("/console/")
-            .cookie(cookie(LANG_COOKIE, lang.code().into(), time::Duration::days(365)))
+            .cookie(cookie(
+                LANG_COOKIE,
+                lang.code().into(),
+                time::Duration::days(365),
+            ))
             .finish();
     }
     let lang = lang_of(&req);
     let now = OffsetDateTime::now_utc();
     let Some((_, session)) = session_of(&req, &state, now) else {
-        return render(&state, StatusCode::OK, lang, "signin.html", context! { lang => lang.code() });
+        return render(
+            &state,
+            StatusCode::OK,
+            lang,
+            "signin.html",
+            context! { lang => lang.code() },
+        );
     };
     let pending_reviews = state
         .store
@@ -185,7 +201,12 @@ async fn sign_in(req: HttpRequest, state: State) -> HttpResponse {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in could not start");
-            return message(&state, StatusCode::SERVICE_UNAVAILABLE, lang, "provider_unavailable");
+            return message(
+                &state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                lang,
+                "provider_unavailable",
+            );
         }
     };
     let now = OffsetDateTime::now_utc();
@@ -203,7 +224,11 @@ async fn sign_in(req: HttpRequest, state: State) -> HttpResponse {
         return HttpResponse::ServiceUnavailable().finish();
     }
     see_other(&start.url)
-        .cookie(cookie(SIGN_IN_COOKIE, start.state, sessions::SIGN_IN_LIFETIME))
+        .cookie(cookie(
+            SIGN_IN_COOKIE,
+            start.state,
+            sessions::SIGN_IN_LIFETIME,
+        ))
         .finish()
 }
 
@@ -239,8 +264,11 @@ async fn callback(req: HttpRequest, state: State) -> HttpResponse {
     // The state must be the one this browser was given: a sign-in started elsewhere (login CSRF)
     // is refused.
     let started_here = req.cookie(SIGN_IN_COOKIE).is_some_and(|c| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(c.value().as_bytes(), returned_state.as_bytes())
-            .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            c.value().as_bytes(),
+            returned_state.as_bytes(),
+        )
+        .is_ok()
     });
     if !started_here {
         return refuse(StatusCode::BAD_REQUEST, "sign_in_state");
@@ -317,8 +345,11 @@ async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpRespo
         .is_none_or(|o| o == origin(&provider.config.public_url));
     let form: Option<SignOutForm> = serde_urlencoded_form(&body);
     let token_matches = form.is_some_and(|f| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(f.csrf.as_bytes(), session.csrf.as_bytes())
-            .is_ok()
+        aws_lc_rs::constant_time::verify_slices_are_equal(
+            f.csrf.as_bytes(),
+            session.csrf.as_bytes(),
+        )
+        .is_ok()
     });
     if !same_origin || !token_matches {
         return message(&state, StatusCode::FORBIDDEN, lang, "csrf");

@@ -7,10 +7,22 @@ use minijinja::{Environment, Error, ErrorKind, State};
 use std::sync::OnceLock;
 
 pub const TEMPLATES: [(&str, &str); 4] = [
-    ("base.html", include_str!("../../console/templates/base.html")),
-    ("signin.html", include_str!("../../console/templates/signin.html")),
-    ("home.html", include_str!("../../console/templates/home.html")),
-    ("message.html", include_str!("../../console/templates/message.html")),
+    (
+        "base.html",
+        include_str!("../../console/templates/base.html"),
+    ),
+    (
+        "signin.html",
+        include_str!("../../console/templates/signin.html"),
+    ),
+    (
+        "home.html",
+        include_str!("../../console/templates/home.html"),
+    ),
+    (
+        "message.html",
+        include_str!("../../console/templates/message.html"),
+    ),
 ];
 
 pub const STYLESHEET: &str = include_str!("../../console/static/console.css");

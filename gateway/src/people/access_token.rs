@@ -72,7 +72,11 @@ pub async fn verify(
     let header_json = token
         .split('.')
         .next()
-        .and_then(|h| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).ok())
+        .and_then(|h| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .ok()
+        })
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
         .filter(|_| token.split('.').count() == 3)
         .ok_or(TokenRefusal::Malformed)?;
@@ -85,7 +89,9 @@ pub async fn verify(
         .copied()
         .find(|a| format!("{a:?}") == alg_name)
         .ok_or_else(|| TokenRefusal::AlgorithmNotAllowed(alg_name.chars().take(16).collect()))?;
-    let kid = header_json["kid"].as_str().ok_or(TokenRefusal::UnknownKey)?;
+    let kid = header_json["kid"]
+        .as_str()
+        .ok_or(TokenRefusal::UnknownKey)?;
     let jwk = provider
         .key(metrics, kid)
         .await
@@ -109,9 +115,9 @@ pub async fn verify(
     validation.required_spec_claims.clear();
     let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) => {
-                TokenRefusal::BadSignature
-            }
+            ErrorKind::InvalidSignature
+            | ErrorKind::InvalidEcdsaKey
+            | ErrorKind::InvalidRsaKey(_) => TokenRefusal::BadSignature,
             ErrorKind::InvalidIssuer => TokenRefusal::WrongIssuer,
             ErrorKind::InvalidAudience => TokenRefusal::WrongAudience,
             ErrorKind::MissingRequiredClaim(c) if c == "iss" => TokenRefusal::WrongIssuer,
@@ -127,7 +133,9 @@ pub async fn verify(
         return Err(TokenRefusal::WrongAudience);
     }
     let leeway = i64::try_from(p.leeway_seconds).unwrap_or(0);
-    let exp = claims["exp"].as_i64().ok_or(TokenRefusal::MissingClaim("exp"))?;
+    let exp = claims["exp"]
+        .as_i64()
+        .ok_or(TokenRefusal::MissingClaim("exp"))?;
     if now > exp.saturating_add(leeway) {
         return Err(TokenRefusal::Expired);
     }
@@ -137,7 +145,9 @@ pub async fn verify(
             return Err(TokenRefusal::NotYetValid);
         }
     }
-    let subject = claims["sub"].as_str().ok_or(TokenRefusal::MissingClaim("sub"))?;
+    let subject = claims["sub"]
+        .as_str()
+        .ok_or(TokenRefusal::MissingClaim("sub"))?;
     Ok(Party::person(
         provider.actor(subject),
         super::provider::display_name(&claims),

@@ -163,7 +163,9 @@ impl PeopleConfig {
 pub(crate) fn roots(path: &Path) -> Result<rustls::RootCertStore, String> {
     let mut roots = rustls::RootCertStore::empty();
     for c in crate::pki::load_certificates(path).map_err(|e| e.to_string())? {
-        roots.add(c).map_err(|e| format!("{}: {e}", path.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok(roots)
 }
@@ -184,9 +186,13 @@ mod tests {
     fn roles_come_from_the_configured_claim_path_and_unknown_values_grant_nothing() {
         let mut s = settings();
         s.roles_claim = "realm_access.roles".into();
-        s.roles
-            .insert("admin".into(), vec!["raccordo-admin".into(), "admin".into()]);
-        let c = PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p)).unwrap().unwrap();
+        s.roles.insert(
+            "admin".into(),
+            vec!["raccordo-admin".into(), "admin".into()],
+        );
+        let c = PeopleConfig::from_settings(&s, &|p: &str| PathBuf::from(p))
+            .unwrap()
+            .unwrap();
         let claims = json!({"realm_access": {"roles": ["raccordo-admin", "dpo", "region", "x"]}});
         assert_eq!(c.roles_in(&claims), vec![Role::Admin, Role::Dpo]);
         assert!(c.roles_in(&json!({"roles": ["admin"]})).is_empty());

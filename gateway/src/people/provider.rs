@@ -87,7 +87,10 @@ pub struct IdentityProvider {
 }
 
 impl IdentityProvider {
-    pub fn new(config: PeopleConfig, actor_key: [u8; 32]) -> Result<IdentityProvider, ProviderError> {
+    pub fn new(
+        config: PeopleConfig,
+        actor_key: [u8; 32],
+    ) -> Result<IdentityProvider, ProviderError> {
         let builder = reqwest::Client::builder()
             // Following redirects from the provider would open the gateway to request forgery.
             .redirect(reqwest::redirect::Policy::none())
@@ -126,7 +129,11 @@ impl IdentityProvider {
         format!("staff:{}", &hex[..32])
     }
 
-    async fn discovered(&self, metrics: &Metrics, force: bool) -> Result<Arc<Discovered>, ProviderError> {
+    async fn discovered(
+        &self,
+        metrics: &Metrics,
+        force: bool,
+    ) -> Result<Arc<Discovered>, ProviderError> {
         if !force
             && let Some(d) = self.discovered.read().await.as_ref()
             && d.at.elapsed() < DISCOVERY_LIFETIME
@@ -161,7 +168,9 @@ impl IdentityProvider {
         let client = CoreClient::from_provider_metadata(
             metadata,
             ClientId::new(self.config.client_id.clone()),
-            Some(ClientSecret::new(self.config.client_secret.expose().clone())),
+            Some(ClientSecret::new(
+                self.config.client_secret.expose().clone(),
+            )),
         )
         .set_redirect_uri(redirect);
         Ok(Discovered {
@@ -173,7 +182,11 @@ impl IdentityProvider {
     }
 
     /// Starts a sign-in: the provider's authorization URL with PKCE (S256), a state and a nonce.
-    pub async fn start_sign_in(&self, metrics: &Metrics, lang: &str) -> Result<SignInStart, ProviderError> {
+    pub async fn start_sign_in(
+        &self,
+        metrics: &Metrics,
+        lang: &str,
+    ) -> Result<SignInStart, ProviderError> {
         let d = self.discovered(metrics, false).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = d
@@ -219,16 +232,26 @@ impl IdentityProvider {
             .id_token()
             .ok_or_else(|| ProviderError::Refused("the token response has no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_owned());
-        let algs: Vec<CoreJwsSigningAlgorithm> =
-            self.config.algorithms.iter().filter_map(|a| core_alg(*a)).collect();
+        let algs: Vec<CoreJwsSigningAlgorithm> = self
+            .config
+            .algorithms
+            .iter()
+            .filter_map(|a| core_alg(*a))
+            .collect();
         let checked = id_token
-            .claims(&d.client.id_token_verifier().set_allowed_algs(algs.clone()), &nonce)
+            .claims(
+                &d.client.id_token_verifier().set_allowed_algs(algs.clone()),
+                &nonce,
+            )
             .map(|_| ());
         if let Err(first) = checked {
             // The provider may have rotated its keys since discovery: discover again, once.
             let fresh = self.discovered(metrics, true).await?;
             id_token
-                .claims(&fresh.client.id_token_verifier().set_allowed_algs(algs), &nonce)
+                .claims(
+                    &fresh.client.id_token_verifier().set_allowed_algs(algs),
+                    &nonce,
+                )
                 .map_err(|e| {
                     ProviderError::Refused(format!("ID token: {e} (before rediscovery: {first})"))
                 })?;
@@ -271,12 +294,13 @@ impl IdentityProvider {
 
     /// The verification key with this id, fetching the key set again (at most once per
     /// `jwks_min_refresh`) when it is not known.
-    pub async fn key(&self, metrics: &Metrics, kid: &str) -> Result<Option<jsonwebtoken::jwk::Jwk>, ProviderError> {
-        let known = |keys: &RwLock<Arc<JwkSet>>| {
-            keys.read()
-                .ok()
-                .and_then(|set| set.find(kid).cloned())
-        };
+    pub async fn key(
+        &self,
+        metrics: &Metrics,
+        kid: &str,
+    ) -> Result<Option<jsonwebtoken::jwk::Jwk>, ProviderError> {
+        let known =
+            |keys: &RwLock<Arc<JwkSet>>| keys.read().ok().and_then(|set| set.find(kid).cloned());
         if let Some(k) = known(&self.keys) {
             return Ok(Some(k));
         }
@@ -307,7 +331,10 @@ impl IdentityProvider {
             .await
             .map_err(|e| ProviderError::Unavailable(error_chain(&e)))?;
         if !response.status().is_success() {
-            return Err(ProviderError::Unavailable(format!("jwks: HTTP {}", response.status())));
+            return Err(ProviderError::Unavailable(format!(
+                "jwks: HTTP {}",
+                response.status()
+            )));
         }
         let body = read_limited(response).await?;
         serde_json::from_slice(&body).map_err(|e| ProviderError::Refused(format!("jwks: {e}")))

@@ -32,7 +32,9 @@ pub struct Session {
 pub const SIGN_IN_LIFETIME: time::Duration = time::Duration::minutes(10);
 
 pub fn digest(token: &str) -> String {
-    crate::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+    crate::pki::hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    )
 }
 
 /// 256 random bits, base64url: cookies, CSRF tokens.
@@ -43,9 +45,15 @@ pub fn random_token() -> Result<String, StoreError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
-pub fn begin_sign_in(store: &Store, state: &str, pending: &PendingSignIn) -> Result<Ticket, StoreError> {
+pub fn begin_sign_in(
+    store: &Store,
+    state: &str,
+    pending: &PendingSignIn,
+) -> Result<Ticket, StoreError> {
     Ok(store
-        .write(|txn| -> Result<(), StoreError> { txn.put(&keys::sign_in(&digest(state)), pending) })?
+        .write(|txn| -> Result<(), StoreError> {
+            txn.put(&keys::sign_in(&digest(state)), pending)
+        })?
         .1)
 }
 
@@ -66,7 +74,11 @@ pub fn take_sign_in(
 }
 
 /// Opens a session; returns the cookie value, which is not stored anywhere.
-pub fn open(store: &Store, session: &Session, now: OffsetDateTime) -> Result<(String, Ticket), StoreError> {
+pub fn open(
+    store: &Store,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<(String, Ticket), StoreError> {
     let token = random_token()?;
     let key = keys::session(&digest(&token));
     let (_, ticket) = store.write(|txn| -> Result<(), StoreError> {
@@ -79,7 +91,12 @@ pub fn open(store: &Store, session: &Session, now: OffsetDateTime) -> Result<(St
             subject: None,
             detail: Some(format!(
                 "roles: {}",
-                session.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" ")
+                session
+                    .roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )),
         })
     })?;
@@ -87,12 +104,21 @@ pub fn open(store: &Store, session: &Session, now: OffsetDateTime) -> Result<(St
 }
 
 /// The live session behind a cookie, if any.
-pub fn find(store: &Store, token: &str, now: OffsetDateTime) -> Result<Option<Session>, StoreError> {
+pub fn find(
+    store: &Store,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<Option<Session>, StoreError> {
     let session: Option<Session> = store.get(&keys::session(&digest(token)))?;
     Ok(session.filter(|s| s.expires > now))
 }
 
-pub fn close(store: &Store, token: &str, actor: &str, now: OffsetDateTime) -> Result<Ticket, StoreError> {
+pub fn close(
+    store: &Store,
+    token: &str,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<Ticket, StoreError> {
     let key = keys::session(&digest(token));
     Ok(store
         .write(|txn| -> Result<(), StoreError> {
@@ -119,7 +145,10 @@ pub fn sweep(store: &Store, now: OffsetDateTime) -> Result<Option<Ticket>, Store
     let mut due = Vec::new();
     for prefix in [keys::SESSION, keys::SIGN_IN] {
         for key in store.keys_with_prefix(prefix)? {
-            if store.get::<Expiring>(&key)?.is_some_and(|e| e.expires <= now) {
+            if store
+                .get::<Expiring>(&key)?
+                .is_some_and(|e| e.expires <= now)
+            {
                 due.push(key);
             }
         }

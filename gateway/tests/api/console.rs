@@ -32,12 +32,25 @@ async fn sign_in_starts_with_pkce_state_and_nonce_and_a_host_only_cookie() {
     let http = app.people_client();
     let page = http.get(app.people_url("/console/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"), "{csp}");
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
     let html = page.text().await.unwrap();
-    assert!(html.contains("<html lang=\"it\">") && html.contains("Accedi"), "{html}");
+    assert!(
+        html.contains("<html lang=\"it\">") && html.contains("Accedi"),
+        "{html}"
+    );
 
-    let r = http.get(app.people_url("/console/login")).send().await.unwrap();
+    let r = http
+        .get(app.people_url("/console/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(location.starts_with(&provider.issuer), "{location}");
@@ -46,7 +59,10 @@ async fn sign_in_starts_with_pkce_state_and_nonce_and_a_host_only_cookie() {
     assert_eq!(q["code_challenge_method"], "S256");
     assert_eq!(q["response_type"], "code");
     assert!(q["state"].len() >= 22 && q["nonce"].len() >= 22 && q["code_challenge"].len() == 43);
-    let cookie = set_cookies(&r).into_iter().find(|c| c.starts_with("__Host-raccordo_signin=")).unwrap();
+    let cookie = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("__Host-raccordo_signin="))
+        .unwrap();
     for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
@@ -64,7 +80,11 @@ async fn sign_in_starts_with_pkce_state_and_nonce_and_a_host_only_cookie() {
 
     // Signing out without a session changes nothing; the console lives on the people listener
     // only, and the mTLS listener has no rule for it.
-    let r = http.post(app.people_url("/console/logout")).send().await.unwrap();
+    let r = http
+        .post(app.people_url("/console/logout"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     let r = app.get("prato", "/console/").await;
     crate::harness::assert_problem(&r, 403, "no-rule");
@@ -102,13 +122,17 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
     .await
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
-        panic!(
-            "no report from the browser: {stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    assert!(out.status.success() && report.get("error").is_none(), "{report:#}");
+    let report: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap_or_else(|_| {
+            panic!(
+                "no report from the browser: {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!(
+        out.status.success() && report.get("error").is_none(),
+        "{report:#}"
+    );
 
     // Italian first, with every text from the catalog.
     assert_eq!(report["lang_attr"], "it", "{report:#}");
@@ -154,7 +178,20 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
         .into_iter()
         .map(|(_, e)| format!("{} {}", e["action"], e["actor"]))
         .collect();
-    assert!(actions.iter().any(|a| a.starts_with("\"console.sign-in\" \"staff:")), "{actions:?}");
-    assert!(actions.iter().any(|a| a.starts_with("\"console.sign-out\" \"staff:")), "{actions:?}");
-    assert!(!actions.iter().any(|a| a.contains("admin\"")), "the subject is never the actor");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("\"console.sign-in\" \"staff:")),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| a.starts_with("\"console.sign-out\" \"staff:")),
+        "{actions:?}"
+    );
+    assert!(
+        !actions.iter().any(|a| a.contains("admin\"")),
+        "the subject is never the actor"
+    );
 }

@@ -142,8 +142,8 @@ impl Provider {
 
     /// An access token through the real client-credentials grant for `<role>-tool`.
     pub async fn token_for(&self, data_dir: &Path, role: &str) -> String {
-        let tls = raccordo_gateway::client::tls_config(&DevPki::new(data_dir).ca_cert(), None)
-            .unwrap();
+        let tls =
+            raccordo_gateway::client::tls_config(&DevPki::new(data_dir).ca_cert(), None).unwrap();
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .build()

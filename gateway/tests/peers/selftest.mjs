@@ -5,7 +5,8 @@
 // JWKS, client_credentials JWT access tokens, the authorization code flow with PKCE through
 // the devInteractions login and consent forms (plain HTTP requests, manual cookies), the
 // ID token claims, RP-initiated logout, and exit on stdin EOF / SIGTERM.
-// Ends with a line "N passed, N failed"; exit code 1 on any failure.
+// Ends with a line "N passed, N failed"; exit code 1 on any failure. SELFTEST_DUMP=1 prints
+// the first ID token and access token payloads to stderr.
 
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
