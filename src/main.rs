@@ -264,6 +264,9 @@ fn serve(file: Option<PathBuf>) -> ExitCode {
             let data = config.data_dir.clone();
             let app = Application::build(config).map_err(|e| e.to_string())?;
             tracing::info!(address = %listen, port = app.port(), data_dir = %data.display(), "raccordo gateway listening (mTLS)");
+            if let Some(port) = app.people_port() {
+                tracing::info!(port, "people listener: console at /console/, bearer tokens on the API");
+            }
             app.run_until_stopped().await.map_err(|e| e.to_string())
         })
     });

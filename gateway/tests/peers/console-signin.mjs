@@ -47,7 +47,7 @@ function finish(code) {
 }
 function recordError(err) {
   if (report.error === undefined) {
-    report.error = String(err?.message ?? err).split('\n').slice(0, 6).join('\n');
+    report.error = String(err?.message ?? err).replace(/\u001b\[[0-9;]*m/g, '').split('\n').slice(0, 6).join('\n');
     report.step = currentStep;
   }
 }
@@ -68,14 +68,19 @@ const consoleUrl = config.console;
 const password = config.password ?? 'test';
 const timeoutMs = Number(config.timeout_ms ?? 120000);
 const shot = (name) => join(config.screenshot_dir, name);
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// Whole-run watchdog: report what we have, then exit (Playwright kills Chromium on exit).
-setTimeout(() => {
-  recordError(new Error(`timed out after ${timeoutMs} ms`));
+// Whole-run watchdog and signals: report what we have, close Chromium (at most 5 s; on
+// exit Playwright also kills what is left of it), exit 1.
+let browser;
+async function abort(why) {
+  recordError(new Error(why));
+  await Promise.race([browser?.close().catch(() => {}), sleep(5000)]);
   finish(1);
-}, timeoutMs).unref();
-process.on('SIGTERM', () => { recordError(new Error('SIGTERM')); finish(1); });
-process.on('SIGINT', () => { recordError(new Error('SIGINT')); finish(1); });
+}
+setTimeout(() => abort(`timed out after ${timeoutMs} ms`), timeoutMs).unref();
+process.on('SIGTERM', () => abort('SIGTERM'));
+process.on('SIGINT', () => abort('SIGINT'));
 
 const isLoopback = (hostname) => hostname === '127.0.0.1' || hostname === 'localhost' || hostname === '[::1]' || /^127\./.test(hostname);
 // The console's own pages, other than the OAuth callback (which redirects onwards).
@@ -84,7 +89,6 @@ function onConsole(url) {
   if (!u.startsWith(consoleUrl)) return false;
   return !new URL(u).pathname.endsWith('/callback');
 }
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function visible(locator, ms = 5000) {
   return locator.first().waitFor({ state: 'visible', timeout: ms }).then(() => true, () => false);
 }
@@ -100,22 +104,21 @@ async function settleOnConsole(page, handlers, ms = 30000) {
     }
     let handled = false;
     for (const h of handlers) {
-      // eslint-disable-next-line no-await-in-loop
       if (await h.locator.first().isVisible().catch(() => false)) {
-        // eslint-disable-next-line no-await-in-loop
+        const before = page.url();
         const result = await h.run();
         handled = true;
         if (result) return result;
+        // Do not click the same form twice: wait for the navigation it starts.
+        await page.waitForURL((u) => u.href !== before, { timeout: 10000, waitUntil: 'commit' }).catch(() => {});
         break;
       }
     }
-    // eslint-disable-next-line no-await-in-loop
     if (!handled) await sleep(150);
   }
   throw new Error(`did not come back to the console (at ${page.url()})`);
 }
 
-let browser;
 let page;
 async function step(name, fn) {
   currentStep = name;
@@ -171,9 +174,6 @@ async function run() {
         report.consent_shown = true;
         await page.locator('form:has(input[name=prompt][value=consent]) [type=submit]').click();
       },
-    }, {
-      locator: page.locator('input[name=login]'),
-      run: async () => { throw new Error('the provider showed its login page again'); },
     }]);
   });
 
