@@ -87,7 +87,9 @@ fn page(state: &State, status: StatusCode, lang: Lang, html: String) -> HttpResp
             ),
         ))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        // Not "no-referrer": with it browsers send `Origin: null` on the console's own forms,
+        // and the origin check below could not tell them from a sandboxed attacker.
+        .insert_header((header::REFERRER_POLICY, "same-origin"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .body(html)
 }
@@ -352,6 +354,11 @@ async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpRespo
         .is_ok()
     });
     if !same_origin || !token_matches {
+        tracing::warn!(
+            same_origin,
+            token_matches,
+            "console form refused: cross-origin or without this session's CSRF token"
+        );
         return message(&state, StatusCode::FORBIDDEN, lang, "csrf");
     }
     match sessions::close(&state.store, &token, &session.actor, now) {

@@ -16,7 +16,7 @@
 //   c home:        home_title, roles_shown (data-role of every [data-testid=role-section]),
 //                  lang_attr_home
 //   d cookies:     cookies: [{name, secure, httpOnly, sameSite, path}] of the __Host- cookies
-//                  of 127.0.0.1; other_cookie_names: names of the other 127.0.0.1 cookies
+//                  of the console's host; other_cookie_names: the other cookies of that host
 //                  (the provider's _session, _interaction... appear there too: cookies ignore ports)
 //   e screenshot:  <screenshot_dir>/console-home-it.png (full page)
 //   f csrf:        csrf_missing_status, csrf_forged_status (POST <console>logout with the
@@ -185,7 +185,9 @@ async function run() {
   });
 
   await step('cookies', async () => {
-    const all = (await page.context().cookies()).filter((c) => c.domain === '127.0.0.1' || c.domain === '.127.0.0.1');
+    // The console's own host (localhost in the Rust tests), whatever the provider's host is.
+    const consoleHost = new URL(config.console).hostname;
+    const all = (await page.context().cookies()).filter((c) => c.domain === consoleHost || c.domain === '.' + consoleHost);
     report.cookies = all.filter((c) => c.name.startsWith('__Host-')).map(({
       name, secure, httpOnly, sameSite, path,
     }) => ({
