@@ -1,6 +1,8 @@
 //! `raccordo`: the one command-line program. It only composes the crates; the work is in
 //! `gateway/` (and, later, `adapters/` and `conformance/`).
 
+mod adapter_cli;
+
 use clap::{Parser, Subcommand};
 use raccordo_gateway::bench::{self, BenchOptions};
 use raccordo_gateway::store::audit;
@@ -43,6 +45,11 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Adapters: check a mapping against a sample export, run beside a local system, bench.
+    Adapter {
+        #[command(subcommand)]
+        command: adapter_cli::AdapterCommand,
     },
     /// Audit log tools.
     Audit {
@@ -178,6 +185,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Adapter { command } => adapter_cli::adapter(command),
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => match audit::verify_data_dir(&data) {

@@ -48,6 +48,53 @@ pub fn normalise(raw: &str) -> Result<String, CodiceFiscaleError> {
     String::from_utf8(bytes).map_err(|_| CodiceFiscaleError::Character(0))
 }
 
+/// What a 16-character codice fiscale says about its holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    pub birth_year: i32,
+    pub birth_month: u8,
+    pub birth_day: u8,
+    pub female: bool,
+    /// The cadastral (Belfiore) code of the municipality of birth, or `Z...` for a country.
+    pub place: String,
+}
+
+/// Months as the codice fiscale writes them.
+const MONTHS: &[u8; 12] = b"ABCDEHLMPRST";
+
+/// Reads birth date, sex and place of birth out of a valid code (omocodia undone). The century
+/// is the latest one that does not put the birth after `current_year`. Provisional 11-digit
+/// codes carry none of this: `None`.
+pub fn decode(raw: &str, current_year: i32) -> Option<Decoded> {
+    let code = normalise(raw).ok()?;
+    if code.len() != 16 {
+        return None;
+    }
+    let b = code.as_bytes();
+    let two = |i: usize| -> Option<u32> { code.get(i..i + 2)?.parse().ok() };
+    let yy = i32::try_from(two(6)?).ok()?;
+    let month = MONTHS.iter().position(|&m| m == b[8])? as u8 + 1;
+    let mut day = two(9)?;
+    let female = day > 40;
+    if female {
+        day -= 40;
+    }
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut year = 2000 + yy;
+    if year > current_year {
+        year -= 100;
+    }
+    Some(Decoded {
+        birth_year: year,
+        birth_month: month,
+        birth_day: day as u8,
+        female,
+        place: code.get(11..15)?.to_owned(),
+    })
+}
+
 /// Checks the shape and the check character of a 16-character code.
 pub fn check(code: &str) -> Result<(), CodiceFiscaleError> {
     let bytes = code.as_bytes();
@@ -93,6 +140,24 @@ pub fn check_character(first15: &[u8]) -> u8 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decode_reads_birth_sex_and_place_and_undoes_omocodia() {
+        let d = super::decode("MHMSLM85T10Z330X", 2026).unwrap();
+        assert_eq!((d.birth_year, d.birth_month, d.birth_day), (1985, 12, 10));
+        assert!(!d.female);
+        assert_eq!(d.place, "Z330");
+        // RSSMRA + 1 Jan 2001 female (day 41), Prato (G999): a later century only when not
+        // in the future.
+        let code = format!(
+            "RSSMRA01A41G999{}",
+            super::check_character(b"RSSMRA01A41G999") as char
+        );
+        let d = super::decode(&code, 2026).unwrap();
+        assert_eq!((d.birth_year, d.birth_day, d.female), (2001, 1, true));
+        assert_eq!(super::decode(&code, 2000).unwrap().birth_year, 1901);
+        assert!(super::decode("12345678901", 2026).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -59,6 +59,11 @@ impl Entity {
         }
     }
 
+    /// The entity with this short name.
+    pub fn from_name(name: &str) -> Option<Entity> {
+        Entity::ALL.into_iter().find(|e| e.name() == name)
+    }
+
     /// The `$id` of this entity's schema.
     pub fn schema_id(self) -> String {
         format!("{SCHEMA_BASE}{}.schema.json", self.name())

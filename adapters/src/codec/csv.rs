@@ -1,0 +1,138 @@
+//! Delimited text: any single-byte delimiter and quote, a header row or column positions
+//! (`#1`, `#2`...), any encoding. Rows are read as bytes and decoded field by field, so a
+//! Windows-1252 export streams in constant memory.
+
+use super::{CodecError, Fields, LocalRecord, Location, Records, Unreadable, file_error};
+use crate::mapping::MappingFile;
+use std::path::Path;
+
+fn byte(setting: &Option<String>, default: u8) -> u8 {
+    setting
+        .as_ref()
+        .and_then(|s| s.bytes().next())
+        .unwrap_or(default)
+}
+
+pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
+    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let enc = super::encoding(&mapping.codec.encoding).unwrap_or(encoding_rs::UTF_8);
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(byte(&mapping.codec.delimiter, b','))
+        .quote(byte(&mapping.codec.quote, b'"'))
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let decode =
+        move |bytes: &[u8]| -> String { enc.decode_without_bom_handling(bytes).0.into_owned() };
+    let mut header: Option<Vec<String>> = None;
+    if mapping.codec.header {
+        let mut first = ::csv::ByteRecord::new();
+        let got = reader
+            .read_byte_record(&mut first)
+            .map_err(|e| file_error(path, e))?;
+        if !got {
+            return Ok(Box::new(std::iter::empty()));
+        }
+        let mut names: Vec<String> = first.iter().map(|f| decode(f).trim().to_owned()).collect();
+        if let Some(n) = names.first_mut() {
+            *n = n.trim_start_matches('\u{feff}').to_owned();
+        }
+        header = Some(names);
+    }
+    let mut index = 0u64;
+    let mut row = ::csv::ByteRecord::new();
+    Ok(Box::new(std::iter::from_fn(move || {
+        loop {
+            match reader.read_byte_record(&mut row) {
+                Ok(false) => return None,
+                Err(e) => {
+                    let line = e.position().map(|p| p.line());
+                    let location = Location {
+                        file: name.clone(),
+                        line,
+                        element: None,
+                        index,
+                    };
+                    index += 1;
+                    // A broken row is quarantined; reading goes on from the next one.
+                    return Some(Err(Unreadable {
+                        location,
+                        reason: format!("unreadable row: {e}"),
+                    }));
+                }
+                Ok(true) => {}
+            }
+            if row.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue;
+            }
+            let location = Location {
+                file: name.clone(),
+                line: row.position().map(|p| p.line()),
+                element: None,
+                index,
+            };
+            index += 1;
+            let mut fields = Fields::new();
+            match &header {
+                Some(names) => {
+                    if row.len() != names.len() {
+                        return Some(Err(Unreadable {
+                            location,
+                            reason: format!(
+                                "the row has {} fields, the header {}",
+                                row.len(),
+                                names.len()
+                            ),
+                        }));
+                    }
+                    for (n, f) in names.iter().zip(row.iter()) {
+                        fields.insert(n.clone(), vec![decode(f)]);
+                    }
+                }
+                None => {
+                    for (i, f) in row.iter().enumerate() {
+                        fields.insert(format!("#{}", i + 1), vec![decode(f)]);
+                    }
+                }
+            }
+            return Some(Ok(LocalRecord { location, fields }));
+        }
+    })))
+}
+
+pub fn write(
+    mapping: &MappingFile,
+    rules: &[crate::mapping::FieldRule],
+    records: &[Fields],
+) -> Result<Vec<u8>, CodecError> {
+    let columns = super::columns(mapping, rules);
+    let mut out = ::csv::WriterBuilder::new()
+        .delimiter(byte(&mapping.codec.delimiter, b','))
+        .quote(byte(&mapping.codec.quote, b'"'))
+        .from_writer(Vec::new());
+    let enc = super::encoding(&mapping.codec.encoding).unwrap_or(encoding_rs::UTF_8);
+    let encode = |s: &str| -> Vec<u8> { enc.encode(s).0.into_owned() };
+    let fail = |e: ::csv::Error| CodecError::File {
+        file: "output".into(),
+        message: e.to_string(),
+    };
+    if mapping.codec.header {
+        out.write_record(columns.iter().map(|c| encode(c)))
+            .map_err(fail)?;
+    }
+    for r in records {
+        let row: Vec<Vec<u8>> = columns
+            .iter()
+            .map(|c| encode(&r.get(c).map(|v| v.join(" ")).unwrap_or_default()))
+            .collect();
+        out.write_record(&row).map_err(fail)?;
+    }
+    out.into_inner().map_err(|e| CodecError::File {
+        file: "output".into(),
+        message: e.to_string(),
+    })
+}

@@ -1,0 +1,299 @@
+//! One field, both ways. The way in turns local text into a canonical JSON value (trim, case,
+//! dates, lookups, lists, types); the way out turns it back, so that a round trip can show
+//! exactly which fields do not come back equal.
+
+use crate::mapping::{Case, FieldRule, MappingFile, ValueType};
+use serde_json::Value;
+use time::format_description::BorrowedFormatItem;
+
+/// Why a local value could not be taken in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+fn err(rule: &'static str, message: String) -> FieldError {
+    FieldError { rule, message }
+}
+
+pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
+    let (sign, rest) = match s.as_bytes().first()? {
+        b'+' => (1, &s[1..]),
+        b'-' => (-1, &s[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let h: i8 = h.parse().ok()?;
+    let m: i8 = m.parse().ok()?;
+    time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
+}
+
+fn apply_case(s: &str, case: Option<Case>) -> String {
+    match case {
+        None => s.to_owned(),
+        Some(Case::Upper) => s.to_uppercase(),
+        Some(Case::Lower) => s.to_lowercase(),
+        Some(Case::Title) => s
+            .split(' ')
+            .map(|w| {
+                let lower = w.to_lowercase();
+                let mut chars = lower.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect(),
+                    None => String::new(),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    }
+}
+
+fn format(fmt: &str) -> Result<Vec<BorrowedFormatItem<'_>>, FieldError> {
+    time::format_description::parse_borrowed::<2>(fmt)
+        .map_err(|e| err("mapping", format!("format {fmt:?}: {e}")))
+}
+
+/// One scalar value, local text -> canonical.
+fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, FieldError> {
+    let mut s = if rule.trim {
+        raw.trim().to_owned()
+    } else {
+        raw.to_owned()
+    };
+    if let Some(fmt) = &rule.date {
+        let d = time::Date::parse(&s, &format(fmt)?)
+            .map_err(|_| err("date", format!("{s:?} is not a date in the format {fmt}")))?;
+        s = d.to_string();
+    } else if let Some(fmt) = &rule.datetime {
+        let items = format(fmt)?;
+        let at = match time::OffsetDateTime::parse(&s, &items) {
+            Ok(t) => t,
+            Err(_) => {
+                let local = time::PrimitiveDateTime::parse(&s, &items).map_err(|_| {
+                    err(
+                        "datetime",
+                        format!("{s:?} is not a date and time in the format {fmt}"),
+                    )
+                })?;
+                let offset = rule
+                    .utc_offset
+                    .as_deref()
+                    .and_then(parse_offset)
+                    .unwrap_or(time::UtcOffset::UTC);
+                local.assume_offset(offset)
+            }
+        };
+        s = at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| err("datetime", e.to_string()))?;
+    }
+    s = apply_case(&s, rule.case);
+    if let Some(table) = &rule.lookup {
+        let Some(entries) = m.lookups.get(table) else {
+            return Err(err("mapping", format!("lookup {table:?} is missing")));
+        };
+        s = entries.get(&s).cloned().ok_or_else(|| {
+            err(
+                "lookup",
+                format!("local code {s:?} has no translation in lookup {table:?}"),
+            )
+        })?;
+    }
+    typed(&s, rule.value_type, m.codec.decimal_comma)
+}
+
+/// A constant or default from the mapping (canonical form), with the rule's type.
+pub fn canonical_text(rule: &FieldRule, s: &str) -> Result<Value, FieldError> {
+    typed(s, rule.value_type, false)
+}
+
+fn typed(s: &str, t: Option<ValueType>, decimal_comma: bool) -> Result<Value, FieldError> {
+    Ok(match t {
+        None | Some(ValueType::String) => Value::String(s.to_owned()),
+        Some(ValueType::Integer) => Value::from(
+            s.parse::<i64>()
+                .map_err(|_| err("type", format!("{s:?} is not a whole number")))?,
+        ),
+        Some(ValueType::Number) => {
+            let text = if decimal_comma {
+                s.replace('.', "").replace(',', ".")
+            } else {
+                s.to_owned()
+            };
+            let n: f64 = text
+                .parse()
+                .map_err(|_| err("type", format!("{s:?} is not a number")))?;
+            serde_json::Number::from_f64(n)
+                .map(Value::Number)
+                .ok_or_else(|| err("type", format!("{s:?} is not a finite number")))?
+        }
+        Some(ValueType::Boolean) => match s {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => {
+                return Err(err(
+                    "type",
+                    format!("{s:?} is not true or false (translate it with a lookup)"),
+                ));
+            }
+        },
+    })
+}
+
+/// The canonical values of a rule, one per target pointer, from the local values (several when
+/// the local side repeats an element or holds an array).
+pub fn take_in(
+    m: &MappingFile,
+    rule: &FieldRule,
+    local: &[String],
+) -> Result<Vec<Value>, FieldError> {
+    let targets = rule.canonical.pointers();
+    if let Some(sep) = &rule.join {
+        let raw = local.first().map(String::as_str).unwrap_or("");
+        let raw = if rule.trim { raw.trim() } else { raw };
+        let parts: Vec<&str> = raw.splitn(targets.len(), sep.as_str()).collect();
+        if parts.len() != targets.len() {
+            return Err(err(
+                "join",
+                format!("expected {} parts separated by {sep:?}", targets.len()),
+            ));
+        }
+        return parts.iter().map(|p| scalar_in(m, rule, p)).collect();
+    }
+    let value = if let Some(sep) = &rule.split {
+        let items: Vec<&str> = local
+            .iter()
+            .flat_map(|v| v.split(sep.as_str()))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        Value::Array(
+            items
+                .iter()
+                .map(|i| scalar_in(m, rule, i))
+                .collect::<Result<_, _>>()?,
+        )
+    } else if local.len() > 1 {
+        Value::Array(
+            local
+                .iter()
+                .map(|i| scalar_in(m, rule, i))
+                .collect::<Result<_, _>>()?,
+        )
+    } else {
+        scalar_in(m, rule, local.first().map(String::as_str).unwrap_or(""))?
+    };
+    Ok(vec![value])
+}
+
+/// One scalar canonical value -> local text.
+fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, FieldError> {
+    let mut s = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if m.codec.decimal_comma => n.to_string().replace('.', ","),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => {
+            return Err(err(
+                "type",
+                format!("cannot write {other} as one local value"),
+            ));
+        }
+    };
+    if let Some(table) = &rule.lookup {
+        let entries = m
+            .lookups
+            .get(table)
+            .ok_or_else(|| err("mapping", format!("lookup {table:?} is missing")))?;
+        // The first local code that translates to this canonical code, in the table's order.
+        s = entries
+            .iter()
+            .find(|(_, canonical)| **canonical == s)
+            .map(|(local, _)| local.clone())
+            .ok_or_else(|| {
+                err(
+                    "lookup",
+                    format!("canonical code {s:?} has no local code in lookup {table:?}"),
+                )
+            })?;
+    }
+    s = apply_case(&s, rule.local_case);
+    if let Some(fmt) = &rule.date {
+        let d = time::Date::parse(
+            &s,
+            &time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map_err(|_| err("date", format!("{s:?} is not a full date")))?;
+        s = d
+            .format(&format(fmt)?)
+            .map_err(|e| err("date", e.to_string()))?;
+    } else if let Some(fmt) = &rule.datetime {
+        let mut t = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| err("datetime", format!("{s:?} is not an RFC 3339 date-time")))?;
+        if let Some(o) = rule.utc_offset.as_deref().and_then(parse_offset) {
+            t = t.to_offset(o);
+        }
+        s = t
+            .format(&format(fmt)?)
+            .map_err(|e| err("datetime", e.to_string()))?;
+    }
+    Ok(s)
+}
+
+/// The local values of a rule from the canonical values at its targets (`None` where absent).
+pub fn give_out(
+    m: &MappingFile,
+    rule: &FieldRule,
+    canonical: &[Option<&Value>],
+) -> Result<Vec<String>, FieldError> {
+    if let Some(sep) = &rule.join {
+        let parts = canonical
+            .iter()
+            .map(|v| v.map(|v| scalar_out(m, rule, v)).transpose())
+            .collect::<Result<Vec<_>, _>>()?;
+        if parts.iter().all(Option::is_none) {
+            return Ok(Vec::new());
+        }
+        return Ok(vec![
+            parts.into_iter().flatten().collect::<Vec<_>>().join(sep),
+        ]);
+    }
+    match canonical.first().copied().flatten() {
+        None => Ok(Vec::new()),
+        Some(Value::Array(items)) => {
+            let values = items
+                .iter()
+                .map(|i| scalar_out(m, rule, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(match &rule.split {
+                Some(sep) => vec![values.join(sep)],
+                None => values,
+            })
+        }
+        Some(v) => Ok(vec![scalar_out(m, rule, v)?]),
+    }
+}
+
+/// Sets `value` at a JSON pointer, creating objects on the way.
+pub fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
+    let mut at = doc;
+    let parts: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !at.is_object() {
+            *at = Value::Object(serde_json::Map::new());
+        }
+        let Value::Object(map) = at else { return };
+        if i + 1 == parts.len() {
+            map.insert(part.clone(), value);
+            return;
+        }
+        at = map
+            .entry(part.clone())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+}
