@@ -227,6 +227,7 @@ pub fn required_not_mapped(m: &MappingFile) -> Vec<String> {
         .fields
         .iter()
         .flat_map(|r| r.canonical.pointers())
+        .map(String::as_str)
         .collect();
     let derived: Vec<String> = match &m.derive.codice_fiscale {
         Some(cf) => {

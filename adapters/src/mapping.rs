@@ -118,10 +118,10 @@ pub enum Targets {
 }
 
 impl Targets {
-    pub fn pointers(&self) -> Vec<&str> {
+    pub fn pointers(&self) -> &[String] {
         match self {
-            Targets::One(p) => vec![p.as_str()],
-            Targets::Many(ps) => ps.iter().map(String::as_str).collect(),
+            Targets::One(p) => std::slice::from_ref(p),
+            Targets::Many(ps) => ps,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::mapping::{Case, FieldRule, MappingFile, ValueType};
 use serde_json::Value;
-use time::format_description::BorrowedFormatItem;
+use time::format_description::OwnedFormatItem;
 
 /// Why a local value could not be taken in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +29,9 @@ pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
     time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
-fn apply_case(s: &str, case: Option<Case>) -> String {
+fn apply_case(s: String, case: Option<Case>) -> String {
     match case {
-        None => s.to_owned(),
+        None => s,
         Some(Case::Upper) => s.to_uppercase(),
         Some(Case::Lower) => s.to_lowercase(),
         Some(Case::Title) => s
@@ -49,9 +49,26 @@ fn apply_case(s: &str, case: Option<Case>) -> String {
     }
 }
 
-fn format(fmt: &str) -> Result<Vec<BorrowedFormatItem<'_>>, FieldError> {
-    time::format_description::parse_borrowed::<2>(fmt)
-        .map_err(|e| err("mapping", format!("format {fmt:?}: {e}")))
+thread_local! {
+    /// Parsed date formats: a mapping names a handful, and parsing one per value was a tenth of
+    /// the conversion time. Each distinct format is parsed once per thread and kept for the
+    /// life of the process (a handful of small values).
+    static FORMATS: std::cell::RefCell<std::collections::HashMap<String, &'static OwnedFormatItem>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+fn format(fmt: &str) -> Result<&'static OwnedFormatItem, FieldError> {
+    FORMATS.with(|cache| {
+        if let Some(f) = cache.borrow().get(fmt) {
+            return Ok(*f);
+        }
+        let parsed: &'static OwnedFormatItem = Box::leak(Box::new(
+            time::format_description::parse_owned::<2>(fmt)
+                .map_err(|e| err("mapping", format!("format {fmt:?}: {e}")))?,
+        ));
+        cache.borrow_mut().insert(fmt.to_owned(), parsed);
+        Ok(parsed)
+    })
 }
 
 /// One scalar value, local text -> canonical.
@@ -62,7 +79,7 @@ fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, Fiel
         raw.to_owned()
     };
     if let Some(fmt) = &rule.date {
-        let d = time::Date::parse(&s, &format(fmt)?)
+        let d = time::Date::parse(&s, format(fmt)?)
             .map_err(|_| err("date", format!("{s:?} is not a date in the format {fmt}")))?;
         s = d.to_string();
     } else if let Some(fmt) = &rule.datetime {
@@ -88,7 +105,7 @@ fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, Fiel
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| err("datetime", e.to_string()))?;
     }
-    s = apply_case(&s, rule.case);
+    s = apply_case(s, rule.case);
     if let Some(table) = &rule.lookup {
         let Some(entries) = m.lookups.get(table) else {
             return Err(err("mapping", format!("lookup {table:?} is missing")));
@@ -100,7 +117,10 @@ fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, Fiel
             )
         })?;
     }
-    typed(&s, rule.value_type, m.codec.decimal_comma)
+    match rule.value_type {
+        None | Some(ValueType::String) => Ok(Value::String(s)),
+        t => typed(&s, t, m.codec.decimal_comma),
+    }
 }
 
 /// A constant or default from the mapping (canonical form), with the rule's type.
@@ -218,7 +238,7 @@ fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, Fi
                 )
             })?;
     }
-    s = apply_case(&s, rule.local_case);
+    s = apply_case(s, rule.local_case);
     if let Some(fmt) = &rule.date {
         let d = time::Date::parse(
             &s,
@@ -226,7 +246,7 @@ fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, Fi
         )
         .map_err(|_| err("date", format!("{s:?} is not a full date")))?;
         s = d
-            .format(&format(fmt)?)
+            .format(format(fmt)?)
             .map_err(|e| err("date", e.to_string()))?;
     } else if let Some(fmt) = &rule.datetime {
         let mut t = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
@@ -235,7 +255,7 @@ fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, Fi
             t = t.to_offset(o);
         }
         s = t
-            .format(&format(fmt)?)
+            .format(format(fmt)?)
             .map_err(|e| err("datetime", e.to_string()))?;
     }
     Ok(s)
@@ -278,22 +298,27 @@ pub fn give_out(
 /// Sets `value` at a JSON pointer, creating objects on the way.
 pub fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
     let mut at = doc;
-    let parts: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|p| p.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    for (i, part) in parts.iter().enumerate() {
+    let mut parts = pointer.split('/').skip(1).peekable();
+    while let Some(raw) = parts.next() {
+        let part = if raw.contains('~') {
+            std::borrow::Cow::Owned(raw.replace("~1", "/").replace("~0", "~"))
+        } else {
+            std::borrow::Cow::Borrowed(raw)
+        };
         if !at.is_object() {
             *at = Value::Object(serde_json::Map::new());
         }
         let Value::Object(map) = at else { return };
-        if i + 1 == parts.len() {
-            map.insert(part.clone(), value);
+        if parts.peek().is_none() {
+            map.insert(part.into_owned(), value);
             return;
         }
-        at = map
-            .entry(part.clone())
-            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+        if !map.contains_key(part.as_ref()) {
+            map.insert(part.to_string(), Value::Object(serde_json::Map::new()));
+        }
+        let Some(next) = map.get_mut(part.as_ref()) else {
+            return;
+        };
+        at = next;
     }
 }
