@@ -73,8 +73,9 @@ pub struct Runner {
 }
 
 enum Submitted {
-    Created,
-    Replayed,
+    /// Accepted by the gateway, which named it with this id.
+    Created(String),
+    Replayed(String),
     Refused(Vec<Rejection>),
 }
 
@@ -244,12 +245,14 @@ impl Runner {
             (Some(id), Ok(doc)) => {
                 let key = idempotency_key(&m.adapter.ambito, &m.adapter.entity, id);
                 match self.submit(&key, &doc).await {
-                    Submitted::Created => {
+                    Submitted::Created(gateway_id) => {
                         c.submitted += 1;
+                        self.state.set_local_id(&gateway_id, id)?;
                         Ok(())
                     }
-                    Submitted::Replayed => {
+                    Submitted::Replayed(gateway_id) => {
                         c.replayed += 1;
+                        self.state.set_local_id(&gateway_id, id)?;
                         Ok(())
                     }
                     Submitted::Refused(r) => Err(r),
@@ -286,10 +289,12 @@ impl Runner {
             let retry_after = match sent {
                 Ok(r) if r.status().is_success() => {
                     let replayed = r.headers().contains_key("idempotent-replayed");
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    let id = body["id"].as_str().unwrap_or_default().to_owned();
                     return if replayed {
-                        Submitted::Replayed
+                        Submitted::Replayed(id)
                     } else {
-                        Submitted::Created
+                        Submitted::Created(id)
                     };
                 }
                 Ok(r)
@@ -418,9 +423,15 @@ impl Runner {
                         convert::to_local(m, &m.fields, &doc),
                     )
                 } else {
+                    // The local system knows its referrals by its own ids: name it so.
+                    let mut event = item.clone();
+                    let referral = item["referral"].as_str().unwrap_or_default();
+                    if let Some(local) = self.state.local_id(referral)? {
+                        event["local_case_ref"] = Value::String(local);
+                    }
                     (
                         format!("status-{cursor:0>12}"),
-                        convert::to_local(m, &m.status_fields, &item),
+                        convert::to_local(m, &m.status_fields, &event),
                     )
                 };
                 let rules = if name.starts_with("referral") {

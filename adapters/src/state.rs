@@ -68,6 +68,15 @@ impl State {
         self.put("inbox/cursor", &cursor)
     }
 
+    /// The local record id of a referral the gateway accepted from this runner.
+    pub fn local_id(&self, gateway_id: &str) -> Result<Option<String>, StateError> {
+        self.get(&format!("ref/{gateway_id}"))
+    }
+
+    pub fn set_local_id(&self, gateway_id: &str, local_id: &str) -> Result<(), StateError> {
+        self.put(&format!("ref/{gateway_id}"), &local_id)
+    }
+
     /// The digest of the body last submitted under an idempotency key.
     pub fn sent(&self, key: &str) -> Result<Option<String>, StateError> {
         self.get(&format!("sent/{key}"))

@@ -13,8 +13,55 @@ fn byte(setting: &Option<String>, default: u8) -> u8 {
         .unwrap_or(default)
 }
 
+/// Counts lines as bytes pass: the csv crate's own line numbers drift on CRLF files, and a
+/// rejection must name the line an operator will find in an editor.
+struct Lines<R> {
+    inner: R,
+    offset: u64,
+    /// Offsets of newlines not yet passed by a record start.
+    pending: std::sync::Arc<std::sync::Mutex<(u64, std::collections::VecDeque<u64>)>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Lines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Ok(mut p) = self.pending.lock() {
+            for (i, b) in buf[..n].iter().enumerate() {
+                if *b == b'\n' {
+                    p.1.push_back(self.offset + i as u64);
+                }
+            }
+        }
+        self.offset += n as u64;
+        Ok(n)
+    }
+}
+
+/// The 1-based line of a record starting at byte `start`, forgetting newlines before it. On
+/// CRLF files the csv crate puts the start on the `\n` that ends the previous line, so a newline
+/// at `start` itself counts as passed.
+fn line_at(
+    pending: &std::sync::Mutex<(u64, std::collections::VecDeque<u64>)>,
+    start: u64,
+) -> Option<u64> {
+    let mut p = pending.lock().ok()?;
+    while p.1.front().is_some_and(|&nl| nl <= start) {
+        p.1.pop_front();
+        p.0 += 1;
+    }
+    Some(p.0 + 1)
+}
+
 pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let pending = std::sync::Arc::new(std::sync::Mutex::new((
+        0u64,
+        std::collections::VecDeque::new(),
+    )));
+    let file = Lines {
+        inner: std::fs::File::open(path).map_err(|e| file_error(path, e))?,
+        offset: 0,
+        pending: std::sync::Arc::clone(&pending),
+    };
     let enc = super::encoding(&mapping.codec.encoding).unwrap_or(encoding_rs::UTF_8);
     let mut reader = ::csv::ReaderBuilder::new()
         .delimiter(byte(&mapping.codec.delimiter, b','))
@@ -50,7 +97,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
             match reader.read_byte_record(&mut row) {
                 Ok(false) => return None,
                 Err(e) => {
-                    let line = e.position().map(|p| p.line());
+                    let line = e.position().and_then(|p| line_at(&pending, p.byte()));
                     let location = Location {
                         file: name.clone(),
                         line,
@@ -71,7 +118,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
             }
             let location = Location {
                 file: name.clone(),
-                line: row.position().map(|p| p.line()),
+                line: row.position().and_then(|p| line_at(&pending, p.byte())),
                 element: None,
                 index,
             };

@@ -69,7 +69,7 @@ pub enum CodecError {
     File { file: String, message: String },
 }
 
-pub type Records = Box<dyn Iterator<Item = Result<LocalRecord, Unreadable>>>;
+pub type Records = Box<dyn Iterator<Item = Result<LocalRecord, Unreadable>> + Send>;
 
 pub fn encoding(label: &str) -> Option<&'static encoding_rs::Encoding> {
     encoding_rs::Encoding::for_label(label.as_bytes())

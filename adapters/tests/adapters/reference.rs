@@ -1,0 +1,162 @@
+//! Each reference adapter: its clean records pass and come back field for field, each dirty
+//! record fails for the reason its `expected.json` names, and the translations are right.
+
+use raccordo_adapters::MappingFile;
+use raccordo_adapters::check::check;
+use raccordo_adapters::codec;
+use raccordo_adapters::convert::to_canonical;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn mapping(ambito: &str) -> MappingFile {
+    MappingFile::load(&root().join(format!("deploy/ambiti/{ambito}/mapping.toml"))).unwrap()
+}
+
+pub fn fixture(ambito: &str, name: &str) -> PathBuf {
+    root().join(format!("adapters/fixtures/{ambito}/{name}"))
+}
+
+fn samples(ambito: &str) -> (PathBuf, PathBuf) {
+    let dir = root().join(format!("adapters/fixtures/{ambito}"));
+    let find = |stem: &str| {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_stem().is_some_and(|s| s == stem))
+            .unwrap_or_else(|| panic!("{ambito}: no {stem}.* fixture"))
+    };
+    (find("clean"), find("dirty"))
+}
+
+fn reference_adapter(ambito: &str) {
+    let m = mapping(ambito);
+    let expected: Value =
+        serde_json::from_slice(&std::fs::read(fixture(ambito, "expected.json")).unwrap()).unwrap();
+    let (clean, dirty) = samples(ambito);
+
+    let report = check(&m, ambito, &clean, 2026).unwrap();
+    assert!(
+        report.required_not_mapped.is_empty(),
+        "{ambito}: {:?}",
+        report.required_not_mapped
+    );
+    assert_eq!(
+        report.records,
+        expected["clean"].as_u64().unwrap(),
+        "{ambito}: {}",
+        report.text()
+    );
+    assert_eq!(report.passed, report.records, "{ambito}: {}", report.text());
+    assert!(
+        report.round_trip.is_empty(),
+        "{ambito} round trip: {}",
+        report.text()
+    );
+
+    let report = check(&m, ambito, &dirty, 2026).unwrap();
+    let got: Vec<(Value, String, Value)> = report
+        .failed
+        .iter()
+        .flat_map(|f| {
+            f.rejections.iter().map(move |r| {
+                (
+                    f.record_id
+                        .clone()
+                        .map(Value::String)
+                        .unwrap_or(Value::Null),
+                    r.rule.clone(),
+                    r.field.clone().map(Value::String).unwrap_or(Value::Null),
+                )
+            })
+        })
+        .collect();
+    let want: Vec<(Value, String, Value)> = expected["dirty"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["record_id"].clone(),
+                d["rule"].as_str().unwrap().to_owned(),
+                d["field"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{ambito}: {}", report.text());
+    // The rest of the dirty file went through.
+    assert!(report.passed >= 1, "{ambito}: {}", report.text());
+}
+
+#[test]
+fn prato_csv_windows_1252() {
+    reference_adapter("prato");
+}
+
+#[test]
+fn firenze_xml() {
+    reference_adapter("firenze");
+}
+
+#[test]
+fn livorno_json_api() {
+    reference_adapter("livorno");
+}
+
+#[test]
+fn pisa_fhir_discharge() {
+    reference_adapter("pisa");
+}
+
+fn canonical(ambito: &str, file: &str, id: &str) -> Value {
+    let m = mapping(ambito);
+    let record = codec::read(&m, &fixture(ambito, file))
+        .unwrap()
+        .map(Result::unwrap)
+        .find(|r| r.value(&m.record.id) == Some(id))
+        .unwrap();
+    to_canonical(&m, &record, 2026).unwrap()
+}
+
+#[test]
+fn prato_encoding_dates_codes_and_codice_fiscale_are_translated() {
+    let salim = canonical("prato", "clean.csv", "PO-2026-00412");
+    assert_eq!(salim["person"]["identity"]["family_name"], "Mohamed");
+    assert_eq!(salim["person"]["identity"]["birth_date"], "1985-12-10");
+    assert_eq!(salim["urgency"], "urgent");
+    assert_eq!(
+        salim["requested_services"],
+        serde_json::json!(["night_shelter", "case_management"])
+    );
+    assert_eq!(
+        salim["legal_basis"]["recorded_at"],
+        "2026-11-20T21:15:00+01:00"
+    );
+    assert_eq!(salim["person"]["identity"]["documents_held"], false);
+    assert_eq!(
+        salim["reason"],
+        "La persona si è trasferita a Firenze e chiede un posto letto per l'inverno."
+    );
+
+    // Windows-1252 "NICCOLÒ" decoded, title-cased; birth, sex and birthplace from the code.
+    let niccolo = canonical("prato", "clean.csv", "PO-2026-00418");
+    let identity = &niccolo["person"]["identity"];
+    assert_eq!(identity["given_names"], "Niccolò");
+    assert_eq!(identity["birth_date"], "1980-01-01");
+    assert_eq!(identity["sex"], "male");
+    assert_eq!(identity["municipality_of_birth"], "100005");
+    assert_eq!(niccolo["legal_basis"]["basis"], "public_task");
+
+    // Back to the local format: Windows-1252 bytes, upper case, dd/mm/yyyy, local codes.
+    let m = mapping("prato");
+    let local = raccordo_adapters::convert::to_local(&m, &m.fields, &salim).unwrap();
+    let bytes = codec::write(&m, &m.fields, &[local]).unwrap();
+    let text = encoding_rs::WINDOWS_1252.decode(&bytes).0;
+    assert!(bytes.contains(&0xE8), "è is one byte in Windows-1252");
+    assert!(text.contains(";MOHAMED;SALIM;SALEM;"), "{text}");
+    assert!(text.contains(";10/12/1985;M;"), "{text}");
+    assert!(text.contains(";U;ACC,CM;"), "{text}");
+}
