@@ -149,7 +149,7 @@ fn note_untranslated(
         let Some(entries) = m.lookups.get(table) else {
             continue;
         };
-        for raw in record.fields.get(field).into_iter().flatten() {
+        for raw in record.fields.get(field.as_str()).into_iter().flatten() {
             let items: Vec<&str> = match &rule.split {
                 Some(sep) => raw.split(sep.as_str()).collect(),
                 None => vec![raw.as_str()],
@@ -197,8 +197,8 @@ fn round_trip(
             v.map(|v| v.iter().map(|s| s.trim()).collect::<Vec<_>>().join("|"))
                 .unwrap_or_default()
         };
-        let original = norm(record.fields.get(field));
-        let returned = norm(back.get(field));
+        let original = norm(record.fields.get(field.as_str()));
+        let returned = norm(back.get(field.as_str()));
         // A field empty locally that comes back filled (derived from the codice fiscale, a
         // default) lost nothing; only what was there and changed is a difference.
         if !original.is_empty() && original != returned {

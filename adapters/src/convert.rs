@@ -73,7 +73,7 @@ pub fn to_canonical(
         let present = rule
             .local
             .as_ref()
-            .and_then(|f| record.fields.get(f))
+            .and_then(|f| record.fields.get(f.as_str()))
             .filter(|v| v.iter().any(|s| !s.trim().is_empty()));
         // Constants and defaults are written in canonical form already.
         let values = match (present, rule.constant.as_ref().or(rule.default.as_ref())) {
@@ -165,7 +165,7 @@ pub fn to_local(
         let Some(local) = &rule.local else { continue };
         // Several rules may read one local field (SESSO for identity and profile): the first
         // that yields a value writes it.
-        if fields.contains_key(local) {
+        if fields.contains_key(local.as_str()) {
             continue;
         }
         let values: Vec<Option<&Value>> = rule
@@ -177,7 +177,7 @@ pub fn to_local(
         match transform::give_out(m, rule, &values) {
             Ok(v) if v.is_empty() => {}
             Ok(v) => {
-                fields.insert(local.clone(), v);
+                fields.insert(local.as_str().into(), v);
             }
             Err(e) => problems.push(Rejection {
                 field: Some(local.clone()),
@@ -188,9 +188,9 @@ pub fn to_local(
         }
     }
     if let Some(id) = doc.get("id").and_then(Value::as_str)
-        && !fields.contains_key(&m.record.id)
+        && !fields.contains_key(m.record.id.as_str())
     {
-        fields.insert(m.record.id.clone(), vec![id.to_owned()]);
+        fields.insert(m.record.id.as_str().into(), vec![id.to_owned()]);
     }
     if problems.is_empty() {
         Ok(fields)

@@ -75,7 +75,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
         .unwrap_or_default();
     let decode =
         move |bytes: &[u8]| -> String { enc.decode_without_bom_handling(bytes).0.into_owned() };
-    let mut header: Option<Vec<String>> = None;
+    let mut header: Option<Vec<std::sync::Arc<str>>> = None;
     if mapping.codec.header {
         let mut first = ::csv::ByteRecord::new();
         let got = reader
@@ -88,7 +88,12 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
         if let Some(n) = names.first_mut() {
             *n = n.trim_start_matches('\u{feff}').to_owned();
         }
-        header = Some(names);
+        header = Some(
+            names
+                .into_iter()
+                .map(std::sync::Arc::from)
+                .collect::<Vec<std::sync::Arc<str>>>(),
+        );
     }
     let mut index = 0u64;
     let mut row = ::csv::ByteRecord::new();
@@ -136,13 +141,15 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                             ),
                         }));
                     }
-                    for (n, f) in names.iter().zip(row.iter()) {
-                        fields.insert(n.clone(), vec![decode(f)]);
-                    }
+                    fields = names
+                        .iter()
+                        .zip(row.iter())
+                        .map(|(n, f)| (std::sync::Arc::clone(n), vec![decode(f)]))
+                        .collect();
                 }
                 None => {
                     for (i, f) in row.iter().enumerate() {
-                        fields.insert(format!("#{}", i + 1), vec![decode(f)]);
+                        fields.insert(format!("#{}", i + 1).into(), vec![decode(f)]);
                     }
                 }
             }
@@ -174,7 +181,7 @@ pub fn write(
     for r in records {
         let row: Vec<Vec<u8>> = columns
             .iter()
-            .map(|c| encode(&r.get(c).map(|v| v.join(" ")).unwrap_or_default()))
+            .map(|c| encode(&r.get(c.as_str()).map(|v| v.join(" ")).unwrap_or_default()))
             .collect();
         out.write_record(&row).map_err(fail)?;
     }

@@ -173,7 +173,7 @@ fn bundle_view(bundle: &Value) -> Value {
 fn record(doc: &Value, wanted: &[String], location: Location) -> LocalRecord {
     let fields = wanted
         .iter()
-        .map(|w| (w.clone(), values(doc, w)))
+        .map(|w| (std::sync::Arc::from(w.as_str()), values(doc, w)))
         .filter(|(_, v)| !v.is_empty())
         .collect();
     LocalRecord { location, fields }
