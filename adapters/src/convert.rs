@@ -64,7 +64,7 @@ pub fn to_canonical(
     if !rejections.is_empty() {
         return Err(rejections);
     }
-    let mut doc = Value::Object(serde_json::Map::new());
+    let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(m.fields.len() + 4);
     for rule in &m.fields {
         if rule.when.as_ref().is_some_and(|c| !holds(c, record)) {
             continue;
@@ -102,7 +102,7 @@ pub fn to_canonical(
         match values {
             Ok(values) => {
                 for (p, v) in targets.iter().zip(values) {
-                    transform::set_pointer(&mut doc, p, v);
+                    pairs.push((p.as_str(), v));
                 }
             }
             Err(e) => rejections.push(Rejection {
@@ -116,6 +116,7 @@ pub fn to_canonical(
     if !rejections.is_empty() {
         return Err(rejections);
     }
+    let mut doc = transform::build_document(pairs);
     if let Some(cf) = &m.derive.codice_fiscale {
         crate::derive::from_codice_fiscale(&mut doc, cf, &m.derive.countries, current_year);
     }

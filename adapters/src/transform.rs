@@ -322,3 +322,56 @@ pub fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
         at = next;
     }
 }
+
+/// Builds a document from (pointer, value) pairs in one pass: pairs are sorted so that each
+/// object's keys arrive together and each map is built once, instead of walking from the root
+/// for every value. A later pair for the same pointer wins, as successive sets would.
+pub fn build_document(mut pairs: Vec<(&str, Value)>) -> Value {
+    pairs.sort_by(|a, b| a.0.cmp(b.0));
+    let mut items: Vec<(std::str::Split<'_, char>, Value)> = pairs
+        .into_iter()
+        .map(|(p, v)| {
+            let mut segments = p.split('/');
+            segments.next();
+            (segments, v)
+        })
+        .collect();
+    build_level(&mut items)
+}
+
+fn build_level(items: &mut [(std::str::Split<'_, char>, Value)]) -> Value {
+    let keys: Vec<Option<&str>> = items.iter_mut().map(|(s, _)| s.next()).collect();
+    let mut entries: Vec<(String, Value)> = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        let Some(key) = keys[i] else {
+            i += 1;
+            continue;
+        };
+        let mut j = i + 1;
+        while j < items.len() && keys[j] == Some(key) {
+            j += 1;
+        }
+        let group = &mut items[i..j];
+        let has_more = |s: &std::str::Split<'_, char>| s.clone().next().is_some();
+        let value = if group.iter().all(|(s, _)| !has_more(s)) {
+            group.last_mut().map(|(_, v)| std::mem::take(v)).unwrap_or_default()
+        } else {
+            let mut sub: Vec<(std::str::Split<'_, char>, Value)> = group
+                .iter_mut()
+                .filter(|(s, _)| has_more(s))
+                .map(|(s, v)| (s.clone(), std::mem::take(v)))
+                .collect();
+            build_level(&mut sub)
+        };
+        let key = if key.contains('~') {
+            key.replace("~1", "/").replace("~0", "~")
+        } else {
+            key.to_owned()
+        };
+        entries.push((key, value));
+        i = j;
+    }
+    // Keys arrive sorted: the map is built in bulk.
+    Value::Object(entries.into_iter().collect())
+}
