@@ -146,6 +146,13 @@ fn note_untranslated(
         let (Some(field), Some(table)) = (&rule.local, &rule.lookup) else {
             continue;
         };
+        if rule
+            .when
+            .as_ref()
+            .is_some_and(|c| !convert::holds(c, record))
+        {
+            continue;
+        }
         let Some(entries) = m.lookups.get(table) else {
             continue;
         };
@@ -190,7 +197,15 @@ fn round_trip(
             return;
         }
     };
-    let mut fields: Vec<&String> = m.fields.iter().filter_map(|r| r.local.as_ref()).collect();
+    // Only the fields a rule read for this record: a conditional rule that did not apply
+    // neither took a field in nor owes it back.
+    let mut fields: Vec<&String> = m
+        .fields
+        .iter()
+        .filter(|r| r.when.as_ref().is_none_or(|c| convert::holds(c, record)))
+        .filter_map(|r| r.local.as_ref())
+        .collect();
+    fields.sort();
     fields.dedup();
     for field in fields {
         let norm = |v: Option<&Vec<String>>| -> String {
@@ -222,7 +237,7 @@ pub fn required_not_mapped(m: &MappingFile) -> Vec<String> {
         return Vec::new();
     };
     let mut required = Vec::new();
-    walk(&root, &root, "", &mut required, 0);
+    crate::schema_shape::required(&root, &root, "", &mut required, 0);
     let targets: Vec<&str> = m
         .fields
         .iter()
@@ -247,51 +262,4 @@ pub fn required_not_mapped(m: &MappingFile) -> Vec<String> {
             }) && !derived.contains(p)
         })
         .collect()
-}
-
-fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> Option<(Value, Value)> {
-    let r = schema.get("$ref")?.as_str()?;
-    let (file, fragment) = r.split_once('#').unwrap_or((r, ""));
-    let target_doc = if file.is_empty() {
-        doc.clone()
-    } else {
-        raccordo_schemas::validate::document(file.trim_end_matches(".schema.json"))?
-    };
-    let target = target_doc.pointer(fragment)?.clone();
-    Some((target_doc, target))
-}
-
-fn walk(doc: &Value, schema: &Value, at: &str, out: &mut Vec<String>, depth: usize) {
-    if depth > 12 {
-        return;
-    }
-    if let Some((d, s)) = resolve(doc, schema) {
-        walk(&d, &s, at, out, depth + 1);
-        return;
-    }
-    let Some(props) = schema.get("properties").and_then(Value::as_object) else {
-        return;
-    };
-    let required: Vec<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    for name in required {
-        let Some(prop) = props.get(name) else {
-            continue;
-        };
-        if prop.get("readOnly") == Some(&Value::Bool(true)) {
-            continue;
-        }
-        let pointer = format!("{at}/{name}");
-        let nested = resolve(doc, prop)
-            .map(|(_, s)| s)
-            .unwrap_or_else(|| prop.clone());
-        if nested.get("properties").is_some() {
-            walk(doc, prop, &pointer, out, depth + 1);
-        } else {
-            out.push(pointer);
-        }
-    }
 }

@@ -34,7 +34,8 @@ impl std::fmt::Display for Rejection {
     }
 }
 
-fn holds(c: &Condition, record: &LocalRecord) -> bool {
+/// Whether a rule's condition holds for a record.
+pub fn holds(c: &Condition, record: &LocalRecord) -> bool {
     let value = record.value(&c.local).map(str::trim);
     if let Some(present) = c.present
         && present != value.is_some()
@@ -144,8 +145,8 @@ pub fn local_field_for(m: &MappingFile, pointer: &str) -> Option<String> {
         .filter_map(|r| {
             r.canonical
                 .pointers()
-                .into_iter()
-                .filter(|p| pointer == *p || pointer.starts_with(&format!("{p}/")))
+                .iter()
+                .filter(|p| pointer == p.as_str() || pointer.starts_with(&format!("{p}/")))
                 .map(|p| (p.len(), r.local.clone()))
                 .max_by_key(|(len, _)| *len)
         })

@@ -7,6 +7,7 @@
 //! - [`check`]: `raccordo adapter check`, the report an integrator converges with.
 //! - [`runner`]: `raccordo adapter run`, beside the local system; [`state`] and
 //!   [`quarantine`] are what it keeps on disk.
+//! - [`schema_shape`]: what the common schema says about a pointer (lists, required fields).
 //! - [`bench`]: conversion throughput and memory.
 
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod derive;
 pub mod mapping;
 pub mod quarantine;
 pub mod runner;
+pub mod schema_shape;
 pub mod state;
 pub mod transform;
 

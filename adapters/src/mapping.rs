@@ -25,6 +25,9 @@ pub struct MappingFile {
     /// How status events about this ambito's referrals are written locally.
     #[serde(default)]
     pub status_fields: Vec<FieldRule>,
+    /// Canonical pointers that hold lists, from the schema (filled when loaded).
+    #[serde(skip)]
+    pub list_targets: std::collections::HashSet<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +112,14 @@ pub enum ValueType {
     Boolean,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalType {
+    String,
+    Number,
+    Boolean,
+}
+
 /// One canonical pointer, or several filled from one local field split by `join`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -168,6 +179,9 @@ pub struct FieldRule {
     pub join: Option<String>,
     #[serde(default, rename = "type")]
     pub value_type: Option<ValueType>,
+    /// JSON and FHIR: the JSON type of the local value when written (default string).
+    #[serde(default)]
+    pub local_type: Option<LocalType>,
     /// A record without this value is rejected.
     #[serde(default)]
     pub required: bool,
@@ -229,8 +243,17 @@ impl MappingFile {
             file: file.to_owned(),
             message,
         };
-        let mapping: MappingFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let mut mapping: MappingFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         mapping.check().map_err(invalid)?;
+        if let Some(entity) = raccordo_schemas::Entity::from_name(&mapping.adapter.entity) {
+            mapping.list_targets = mapping
+                .fields
+                .iter()
+                .flat_map(|f| f.canonical.pointers())
+                .filter(|p| crate::schema_shape::is_list(entity, p))
+                .cloned()
+                .collect();
+        }
         Ok(mapping)
     }
 

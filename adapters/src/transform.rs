@@ -194,7 +194,12 @@ pub fn take_in(
                 .map(|i| scalar_in(m, rule, i))
                 .collect::<Result<_, _>>()?,
         )
-    } else if local.len() > 1 {
+    } else if local.len() > 1
+        || targets
+            .first()
+            .is_some_and(|t| m.list_targets.contains(t.as_str()))
+    {
+        // Repeated local values, or a single one where the schema holds a list.
         Value::Array(
             local
                 .iter()
@@ -355,7 +360,10 @@ fn build_level(items: &mut [(std::str::Split<'_, char>, Value)]) -> Value {
         let group = &mut items[i..j];
         let has_more = |s: &std::str::Split<'_, char>| s.clone().next().is_some();
         let value = if group.iter().all(|(s, _)| !has_more(s)) {
-            group.last_mut().map(|(_, v)| std::mem::take(v)).unwrap_or_default()
+            group
+                .last_mut()
+                .map(|(_, v)| std::mem::take(v))
+                .unwrap_or_default()
         } else {
             let mut sub: Vec<(std::str::Split<'_, char>, Value)> = group
                 .iter_mut()

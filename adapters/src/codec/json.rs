@@ -7,7 +7,7 @@
 //! `/ServiceRequest/...`), the first resource of each type.
 
 use super::{CodecError, Fields, LocalRecord, Location, Records, Unreadable, file_error};
-use crate::mapping::MappingFile;
+use crate::mapping::{FieldRule, LocalType, MappingFile};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -21,8 +21,29 @@ enum Step<'a> {
     },
 }
 
+/// The segments of a path: split on `/` except inside `[...]`, so that a selector's value may
+/// be a URL (`identifier[system=http://hl7.it/sid/codiceFiscale]`).
+fn segments(path: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in path.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '/' if depth == 0 => {
+                out.push(&path[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&path[start..]);
+    out
+}
+
 fn steps(path: &str) -> Vec<Step<'_>> {
-    path.split('/')
+    segments(path)
+        .into_iter()
         .skip(1)
         .map(|seg| {
             if seg == "*" {
@@ -88,15 +109,31 @@ pub fn values(doc: &Value, path: &str) -> Vec<String> {
 
 /// Sets a path, creating objects, arrays and selected elements on the way. Several values at a
 /// path become an array.
-pub fn set(doc: &mut Value, path: &str, vals: &[String]) {
-    set_at(doc, &steps(path), vals);
+pub fn set(doc: &mut Value, path: &str, vals: &[String], kind: Option<LocalType>) {
+    set_at(doc, &steps(path), vals, kind);
 }
 
-fn set_at(at: &mut Value, steps: &[Step<'_>], vals: &[String]) {
+/// A local value in the JSON type the local system uses.
+fn typed_value(v: &str, kind: Option<LocalType>) -> Value {
+    match kind {
+        Some(LocalType::Boolean) => match v {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::String(v.to_owned()),
+        },
+        Some(LocalType::Number) => v
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(v.to_owned())),
+        _ => Value::String(v.to_owned()),
+    }
+}
+
+fn set_at(at: &mut Value, steps: &[Step<'_>], vals: &[String], kind: Option<LocalType>) {
     let Some((step, rest)) = steps.split_first() else {
         *at = match vals {
-            [one] => Value::String(one.clone()),
-            many => Value::Array(many.iter().cloned().map(Value::String).collect()),
+            [one] => typed_value(one, kind),
+            many => Value::Array(many.iter().map(|v| typed_value(v, kind)).collect()),
         };
         return;
     };
@@ -106,7 +143,7 @@ fn set_at(at: &mut Value, steps: &[Step<'_>], vals: &[String]) {
                 while a.len() <= i {
                     a.push(Value::Null);
                 }
-                set_at(&mut a[i], rest, vals);
+                set_at(&mut a[i], rest, vals, kind);
                 return;
             }
             if !at.is_object() {
@@ -120,10 +157,24 @@ fn set_at(at: &mut Value, steps: &[Step<'_>], vals: &[String]) {
             } else {
                 Value::Null
             });
-            set_at(child, rest, vals);
+            set_at(child, rest, vals, kind);
         }
         Step::All => {
-            *at = Value::Array(vals.iter().cloned().map(Value::String).collect());
+            if rest.is_empty() {
+                *at = Value::Array(vals.iter().map(|v| typed_value(v, kind)).collect());
+                return;
+            }
+            // `/list/*/code`: one element per value, each with the rest of the path.
+            if !at.is_array() {
+                *at = Value::Array(Vec::new());
+            }
+            let Value::Array(a) = at else { return };
+            for (i, v) in vals.iter().enumerate() {
+                if a.len() <= i {
+                    a.push(Value::Null);
+                }
+                set_at(&mut a[i], rest, std::slice::from_ref(v), kind);
+            }
         }
         Step::Select { name, key, value } => {
             if !at.is_object() {
@@ -149,7 +200,7 @@ fn set_at(at: &mut Value, steps: &[Step<'_>], vals: &[String]) {
                     a.len() - 1
                 }
             };
-            set_at(&mut a[pos], rest, vals);
+            set_at(&mut a[pos], rest, vals, kind);
         }
     }
 }
@@ -271,14 +322,20 @@ pub fn read(
     Ok(Box::new(out.into_iter()))
 }
 
-pub fn write(mapping: &MappingFile, records: &[Fields], fhir: bool) -> String {
+pub fn write(mapping: &MappingFile, rules: &[FieldRule], records: &[Fields], fhir: bool) -> String {
+    let kind_of = |path: &str| {
+        rules
+            .iter()
+            .find(|r| r.local.as_deref() == Some(path))
+            .and_then(|r| r.local_type)
+    };
     let docs: Vec<Value> = records
         .iter()
         .map(|fields| {
             let mut doc = Value::Object(Map::new());
             for (path, vals) in fields {
                 if path.starts_with('/') {
-                    set(&mut doc, path, vals);
+                    set(&mut doc, path, vals, kind_of(path));
                 }
             }
             if fhir { to_bundle(doc) } else { doc }

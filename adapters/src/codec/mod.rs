@@ -99,8 +99,8 @@ pub fn write(
     let text = match mapping.codec.kind {
         CodecKind::Csv => return csv::write(mapping, rules, records),
         CodecKind::Xml => xml::write(mapping, records),
-        CodecKind::Json => json::write(mapping, records, false),
-        CodecKind::Fhir => json::write(mapping, records, true),
+        CodecKind::Json => json::write(mapping, rules, records, false),
+        CodecKind::Fhir => json::write(mapping, rules, records, true),
     };
     let enc = encoding(&mapping.codec.encoding).unwrap_or(encoding_rs::UTF_8);
     Ok(enc.encode(&text).0.into_owned())

@@ -87,8 +87,6 @@ fn reference_adapter(ambito: &str) {
         })
         .collect();
     assert_eq!(got, want, "{ambito}: {}", report.text());
-    // The rest of the dirty file went through.
-    assert!(report.passed >= 1, "{ambito}: {}", report.text());
 }
 
 #[test]
@@ -159,4 +157,131 @@ fn prato_encoding_dates_codes_and_codice_fiscale_are_translated() {
     assert!(text.contains(";MOHAMED;SALIM;SALEM;"), "{text}");
     assert!(text.contains(";10/12/1985;M;"), "{text}");
     assert!(text.contains(";U;ACC,CM;"), "{text}");
+}
+
+/// Equal, except where the first read had only the default "unknown" and the second knows more
+/// (a sex derived from the codice fiscale, written back, fills the profile's sex on the next read).
+fn same_or_better(first: &Value, second: &Value) -> bool {
+    match (first, second) {
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len()
+                && a.iter()
+                    .all(|(k, v)| b.get(k).is_some_and(|w| same_or_better(v, w)))
+        }
+        (Value::String(a), Value::String(_)) if a == "unknown" => true,
+        (a, b) => a == b,
+    }
+}
+
+/// The strongest round trip: each clean record to canonical, written as a local file by the
+/// codec, read back by the codec, and to canonical again, gives the same document.
+#[test]
+fn written_files_read_back_to_the_same_documents() {
+    let scratch = tempfile::TempDir::new().unwrap();
+    for ambito in ["prato", "firenze", "livorno", "pisa"] {
+        let m = mapping(ambito);
+        let (clean, _) = samples(ambito);
+        for record in codec::read(&m, &clean).unwrap() {
+            let record = record.unwrap();
+            let first = to_canonical(&m, &record, 2026).unwrap();
+            let local = raccordo_adapters::convert::to_local(&m, &m.fields, &first).unwrap();
+            let file = scratch
+                .path()
+                .join(format!("{ambito}.{}", codec::extension(&m)));
+            std::fs::write(&file, codec::write(&m, &m.fields, &[local]).unwrap()).unwrap();
+            let again: Vec<_> = codec::read(&m, &file)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert_eq!(again.len(), 1, "{ambito}");
+            let second = to_canonical(&m, &again[0], 2026).unwrap_or_else(|r| {
+                panic!(
+                    "{ambito} {}: {r:?}\n{}",
+                    record.location,
+                    std::fs::read_to_string(&file).unwrap_or_default()
+                )
+            });
+            assert!(
+                same_or_better(&first, &second),
+                "{ambito} {}:\n{first:#}\n{second:#}",
+                record.location
+            );
+        }
+    }
+}
+
+#[test]
+fn one_item_lists_stay_lists_and_selectors_may_hold_urls() {
+    let text = r#"
+[adapter]
+ambito = "lucca"
+entity = "referral"
+[codec]
+kind = "json"
+[record]
+id = "/id"
+[[fields]]
+canonical = "/requested_services"
+local = "/servizi/*/codice"
+lookup = "s"
+[[fields]]
+canonical = "/person/identity/codice_fiscale"
+local = "/ids[system=http://hl7.it/sid/codiceFiscale]/value"
+[lookups.s]
+ACC = "night_shelter"
+"#;
+    let m = MappingFile::parse(text, "inline").unwrap();
+    let scratch = tempfile::TempDir::new().unwrap();
+    let file = scratch.path().join("one.json");
+    std::fs::write(
+        &file,
+        r#"{"id": "LU-1", "servizi": [{"codice": "ACC"}], "ids": [{"system": "http://hl7.it/sid/codiceFiscale", "value": "MHMSLM85T10Z330X"}]}"#,
+    )
+    .unwrap();
+    let record = codec::read(&m, &file).unwrap().next().unwrap().unwrap();
+    assert_eq!(
+        record.value("/ids[system=http://hl7.it/sid/codiceFiscale]/value"),
+        Some("MHMSLM85T10Z330X")
+    );
+    // Not a full referral: check the two fields, not the schema.
+    let values = raccordo_adapters::transform::take_in(
+        &m,
+        &m.fields[0],
+        &record.fields[&*std::sync::Arc::<str>::from("/servizi/*/codice")],
+    )
+    .unwrap();
+    assert_eq!(values, vec![serde_json::json!(["night_shelter"])]);
+    // And back: one element in the list, with its code.
+    let back = raccordo_adapters::transform::give_out(
+        &m,
+        &m.fields[0],
+        &[Some(&serde_json::json!(["night_shelter"]))],
+    )
+    .unwrap();
+    let mut fields = codec::Fields::new();
+    fields.insert("/servizi/*/codice".into(), back);
+    let written = codec::write(&m, &m.fields, &[fields]).unwrap();
+    let doc: Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(doc["servizi"], serde_json::json!([{"codice": "ACC"}]));
+}
+
+#[test]
+fn livorno_is_written_back_with_its_json_types() {
+    let m = mapping("livorno");
+    let (clean, _) = samples("livorno");
+    let record = codec::read(&m, &clean).unwrap().next().unwrap().unwrap();
+    let doc = to_canonical(&m, &record, 2026).unwrap();
+    let local = raccordo_adapters::convert::to_local(&m, &m.fields, &doc).unwrap();
+    let written: Value =
+        serde_json::from_slice(&codec::write(&m, &m.fields, &[local]).unwrap()).unwrap();
+    let item = &written["data"]["items"][0];
+    assert!(item["urgenza"]["codice"].is_number(), "{item:#}");
+    assert!(
+        item["assistito"]["anagrafica"]["ha_documenti"].is_boolean(),
+        "{item:#}"
+    );
+    assert!(
+        item["servizi"].is_array() && item["servizi"][0]["codice"].is_string(),
+        "{item:#}"
+    );
 }
