@@ -208,7 +208,7 @@ fn round_trip(
     fields.sort();
     fields.dedup();
     for field in fields {
-        let norm = |v: Option<&Vec<String>>| -> String {
+        let norm = |v: Option<&codec::Values>| -> String {
             v.map(|v| v.iter().map(|s| s.trim()).collect::<Vec<_>>().join("|"))
                 .unwrap_or_default()
         };

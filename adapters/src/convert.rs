@@ -36,7 +36,12 @@ impl std::fmt::Display for Rejection {
 
 /// Whether a rule's condition holds for a record.
 pub fn holds(c: &Condition, record: &LocalRecord) -> bool {
-    let value = record.value(&c.local).map(str::trim);
+    let value = record
+        .fields
+        .get_hinted(&c.local, &c.hint)
+        .and_then(|v| v.first())
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty());
     if let Some(present) = c.present
         && present != value.is_some()
     {
@@ -65,8 +70,8 @@ pub fn to_canonical(
     if !rejections.is_empty() {
         return Err(rejections);
     }
-    let mut pairs: Vec<(&str, Value)> = Vec::with_capacity(m.fields.len() + 4);
-    for rule in &m.fields {
+    let mut pairs: Vec<(&[String], Value)> = Vec::with_capacity(m.fields.len());
+    for rule in m.order.iter().filter_map(|&i| m.fields.get(i)) {
         if rule.when.as_ref().is_some_and(|c| !holds(c, record)) {
             continue;
         }
@@ -74,19 +79,19 @@ pub fn to_canonical(
         let present = rule
             .local
             .as_ref()
-            .and_then(|f| record.fields.get(f.as_str()))
+            .and_then(|f| record.fields.get_hinted(f, &rule.hint))
             .filter(|v| v.iter().any(|s| !s.trim().is_empty()));
         // Constants and defaults are written in canonical form already.
         let values = match (present, rule.constant.as_ref().or(rule.default.as_ref())) {
             (Some(local), _) => transform::take_in(m, rule, local),
             (None, Some(fixed)) => match &rule.split {
-                Some(sep) => Ok(vec![Value::Array(
+                Some(sep) => Ok(smallvec::smallvec![Value::Array(
                     fixed
                         .split(sep.as_str())
                         .map(|s| Value::String(s.trim().to_owned()))
                         .collect(),
                 )]),
-                None => transform::canonical_text(rule, fixed).map(|v| vec![v]),
+                None => transform::canonical_text(rule, fixed).map(|v| smallvec::smallvec![v]),
             },
             (None, None) => {
                 if rule.required {
@@ -102,8 +107,8 @@ pub fn to_canonical(
         };
         match values {
             Ok(values) => {
-                for (p, v) in targets.iter().zip(values) {
-                    pairs.push((p.as_str(), v));
+                for (segments, v) in rule.segments.iter().zip(values) {
+                    pairs.push((segments.as_slice(), v));
                 }
             }
             Err(e) => rejections.push(Rejection {
@@ -117,7 +122,7 @@ pub fn to_canonical(
     if !rejections.is_empty() {
         return Err(rejections);
     }
-    let mut doc = transform::build_document(pairs);
+    let mut doc = transform::build_document(&mut pairs);
     if let Some(cf) = &m.derive.codice_fiscale {
         crate::derive::from_codice_fiscale(&mut doc, cf, &m.derive.countries, current_year);
     }

@@ -28,6 +28,10 @@ pub struct MappingFile {
     /// Canonical pointers that hold lists, from the schema (filled when loaded).
     #[serde(skip)]
     pub list_targets: std::collections::HashSet<String>,
+    /// The field rules in the order of their canonical pointers (filled when loaded), so that
+    /// a record's values arrive sorted and its document is built in one pass.
+    #[serde(skip)]
+    pub order: Vec<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -185,6 +189,11 @@ pub struct FieldRule {
     /// A record without this value is rejected.
     #[serde(default)]
     pub required: bool,
+    /// The targets' pointer segments (filled when loaded).
+    #[serde(skip)]
+    pub segments: Vec<Vec<String>>,
+    #[serde(skip)]
+    pub hint: crate::codec::Hint,
     /// Apply this rule only when the condition holds.
     #[serde(default)]
     pub when: Option<Condition>,
@@ -200,6 +209,8 @@ pub struct Condition {
     /// Holds when the local value is present and not empty (true) or missing or empty (false).
     #[serde(default)]
     pub present: Option<bool>,
+    #[serde(skip)]
+    pub hint: crate::codec::Hint,
 }
 
 /// A record matching the condition is rejected with the reason.
@@ -245,6 +256,25 @@ impl MappingFile {
         };
         let mut mapping: MappingFile = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         mapping.check().map_err(invalid)?;
+        for rule in mapping
+            .fields
+            .iter_mut()
+            .chain(mapping.status_fields.iter_mut())
+        {
+            rule.segments = rule
+                .canonical
+                .pointers()
+                .iter()
+                .map(|p| crate::transform::pointer_segments(p))
+                .collect();
+        }
+        let mut order: Vec<usize> = (0..mapping.fields.len()).collect();
+        order.sort_by(|a, b| {
+            mapping.fields[*a]
+                .segments
+                .cmp(&mapping.fields[*b].segments)
+        });
+        mapping.order = order;
         if let Some(entity) = raccordo_schemas::Entity::from_name(&mapping.adapter.entity) {
             mapping.list_targets = mapping
                 .fields

@@ -73,21 +73,19 @@ fn format(fmt: &str) -> Result<&'static OwnedFormatItem, FieldError> {
 
 /// One scalar value, local text -> canonical.
 fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, FieldError> {
-    let mut s = if rule.trim {
-        raw.trim().to_owned()
-    } else {
-        raw.to_owned()
-    };
+    use std::borrow::Cow;
+    // Borrowed until a step must change it: most values are copied once, into the document.
+    let mut s: Cow<'_, str> = Cow::Borrowed(if rule.trim { raw.trim() } else { raw });
     if let Some(fmt) = &rule.date {
         let d = time::Date::parse(&s, format(fmt)?)
             .map_err(|_| err("date", format!("{s:?} is not a date in the format {fmt}")))?;
-        s = d.to_string();
+        s = Cow::Owned(d.to_string());
     } else if let Some(fmt) = &rule.datetime {
         let items = format(fmt)?;
-        let at = match time::OffsetDateTime::parse(&s, &items) {
+        let at = match time::OffsetDateTime::parse(&s, items) {
             Ok(t) => t,
             Err(_) => {
-                let local = time::PrimitiveDateTime::parse(&s, &items).map_err(|_| {
+                let local = time::PrimitiveDateTime::parse(&s, items).map_err(|_| {
                     err(
                         "datetime",
                         format!("{s:?} is not a date and time in the format {fmt}"),
@@ -101,24 +99,28 @@ fn scalar_in(m: &MappingFile, rule: &FieldRule, raw: &str) -> Result<Value, Fiel
                 local.assume_offset(offset)
             }
         };
-        s = at
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(|e| err("datetime", e.to_string()))?;
+        s = Cow::Owned(
+            at.format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| err("datetime", e.to_string()))?,
+        );
     }
-    s = apply_case(s, rule.case);
+    if rule.case.is_some() {
+        s = Cow::Owned(apply_case(s.into_owned(), rule.case));
+    }
     if let Some(table) = &rule.lookup {
         let Some(entries) = m.lookups.get(table) else {
             return Err(err("mapping", format!("lookup {table:?} is missing")));
         };
-        s = entries.get(&s).cloned().ok_or_else(|| {
+        let canonical = entries.get(s.as_ref()).ok_or_else(|| {
             err(
                 "lookup",
                 format!("local code {s:?} has no translation in lookup {table:?}"),
             )
         })?;
+        s = Cow::Borrowed(canonical.as_str());
     }
     match rule.value_type {
-        None | Some(ValueType::String) => Ok(Value::String(s)),
+        None | Some(ValueType::String) => Ok(Value::String(s.into_owned())),
         t => typed(&s, t, m.codec.decimal_comma),
     }
 }
@@ -161,13 +163,12 @@ fn typed(s: &str, t: Option<ValueType>, decimal_comma: bool) -> Result<Value, Fi
     })
 }
 
+/// One value per target pointer; nearly always one, kept inline.
+pub type TakenIn = smallvec::SmallVec<[Value; 1]>;
+
 /// The canonical values of a rule, one per target pointer, from the local values (several when
 /// the local side repeats an element or holds an array).
-pub fn take_in(
-    m: &MappingFile,
-    rule: &FieldRule,
-    local: &[String],
-) -> Result<Vec<Value>, FieldError> {
+pub fn take_in(m: &MappingFile, rule: &FieldRule, local: &[String]) -> Result<TakenIn, FieldError> {
     let targets = rule.canonical.pointers();
     if let Some(sep) = &rule.join {
         let raw = local.first().map(String::as_str).unwrap_or("");
@@ -182,15 +183,12 @@ pub fn take_in(
         return parts.iter().map(|p| scalar_in(m, rule, p)).collect();
     }
     let value = if let Some(sep) = &rule.split {
-        let items: Vec<&str> = local
-            .iter()
-            .flat_map(|v| v.split(sep.as_str()))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .collect();
         Value::Array(
-            items
+            local
                 .iter()
+                .flat_map(|v| v.split(sep.as_str()))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
                 .map(|i| scalar_in(m, rule, i))
                 .collect::<Result<_, _>>()?,
         )
@@ -209,7 +207,7 @@ pub fn take_in(
     } else {
         scalar_in(m, rule, local.first().map(String::as_str).unwrap_or(""))?
     };
-    Ok(vec![value])
+    Ok(smallvec::smallvec![value])
 }
 
 /// One scalar canonical value -> local text.
@@ -328,58 +326,50 @@ pub fn set_pointer(doc: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-/// Builds a document from (pointer, value) pairs in one pass: pairs are sorted so that each
-/// object's keys arrive together and each map is built once, instead of walking from the root
-/// for every value. A later pair for the same pointer wins, as successive sets would.
-pub fn build_document(mut pairs: Vec<(&str, Value)>) -> Value {
-    pairs.sort_by(|a, b| a.0.cmp(b.0));
-    let mut items: Vec<(std::str::Split<'_, char>, Value)> = pairs
-        .into_iter()
-        .map(|(p, v)| {
-            let mut segments = p.split('/');
-            segments.next();
-            (segments, v)
-        })
-        .collect();
-    build_level(&mut items)
+/// Builds a document from (pointer segments, value) pairs in one pass: with the pairs sorted,
+/// each object's keys arrive together and each map is built once, in bulk, instead of walking
+/// from the root for every value. A later pair for the same pointer wins, as successive sets
+/// would.
+pub fn build_document(pairs: &mut [(&[String], Value)]) -> Value {
+    if !pairs.is_sorted_by(|a, b| a.0 <= b.0) {
+        pairs.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    build_level(pairs, 0)
 }
 
-fn build_level(items: &mut [(std::str::Split<'_, char>, Value)]) -> Value {
-    let keys: Vec<Option<&str>> = items.iter_mut().map(|(s, _)| s.next()).collect();
+fn build_level(items: &mut [(&[String], Value)], depth: usize) -> Value {
     let mut entries: Vec<(String, Value)> = Vec::new();
     let mut i = 0;
     while i < items.len() {
-        let Some(key) = keys[i] else {
+        let Some(key) = items[i].0.get(depth) else {
             i += 1;
             continue;
         };
         let mut j = i + 1;
-        while j < items.len() && keys[j] == Some(key) {
+        while j < items.len() && items[j].0.get(depth) == Some(key) {
             j += 1;
         }
         let group = &mut items[i..j];
-        let has_more = |s: &std::str::Split<'_, char>| s.clone().next().is_some();
-        let value = if group.iter().all(|(s, _)| !has_more(s)) {
-            group
+        // Sorted, a pointer ending here comes before the longer ones beneath it.
+        let value = match group.iter().position(|(s, _)| s.len() > depth + 1) {
+            None => group
                 .last_mut()
                 .map(|(_, v)| std::mem::take(v))
-                .unwrap_or_default()
-        } else {
-            let mut sub: Vec<(std::str::Split<'_, char>, Value)> = group
-                .iter_mut()
-                .filter(|(s, _)| has_more(s))
-                .map(|(s, v)| (s.clone(), std::mem::take(v)))
-                .collect();
-            build_level(&mut sub)
+                .unwrap_or_default(),
+            Some(first_nested) => build_level(&mut group[first_nested..], depth + 1),
         };
-        let key = if key.contains('~') {
-            key.replace("~1", "/").replace("~0", "~")
-        } else {
-            key.to_owned()
-        };
-        entries.push((key, value));
+        entries.push((key.clone(), value));
         i = j;
     }
     // Keys arrive sorted: the map is built in bulk.
     Value::Object(entries.into_iter().collect())
+}
+
+/// The unescaped segments of a JSON pointer.
+pub fn pointer_segments(pointer: &str) -> Vec<String> {
+    pointer
+        .split('/')
+        .skip(1)
+        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .collect()
 }

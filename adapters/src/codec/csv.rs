@@ -76,6 +76,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
     let decode =
         move |bytes: &[u8]| -> String { enc.decode_without_bom_handling(bytes).0.into_owned() };
     let mut header: Option<Vec<std::sync::Arc<str>>> = None;
+    let mut order: Vec<usize> = Vec::new();
     if mapping.codec.header {
         let mut first = ::csv::ByteRecord::new();
         let got = reader
@@ -88,12 +89,9 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
         if let Some(n) = names.first_mut() {
             *n = n.trim_start_matches('\u{feff}').to_owned();
         }
-        header = Some(
-            names
-                .into_iter()
-                .map(std::sync::Arc::from)
-                .collect::<Vec<std::sync::Arc<str>>>(),
-        );
+        let names: Vec<std::sync::Arc<str>> = names.into_iter().map(std::sync::Arc::from).collect();
+        order = super::sorted_order(&names);
+        header = Some(names);
     }
     let mut index = 0u64;
     let mut row = ::csv::ByteRecord::new();
@@ -141,11 +139,17 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                             ),
                         }));
                     }
-                    fields = names
-                        .iter()
-                        .zip(row.iter())
-                        .map(|(n, f)| (std::sync::Arc::clone(n), vec![decode(f)]))
-                        .collect();
+                    fields = Fields::from_sorted(
+                        order
+                            .iter()
+                            .map(|&i| {
+                                (
+                                    std::sync::Arc::clone(&names[i]),
+                                    smallvec::smallvec![decode(&row[i])],
+                                )
+                            })
+                            .collect(),
+                    );
                 }
                 None => {
                     for (i, f) in row.iter().enumerate() {

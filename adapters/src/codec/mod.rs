@@ -10,10 +10,145 @@ use crate::mapping::{CodecKind, MappingFile};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-/// Field name -> values. Names are shared (`Arc<str>`): a CSV export repeats the same few dozen
-/// names on every row, and copying them was a tenth of the conversion time.
-pub type Fields = BTreeMap<std::sync::Arc<str>, Vec<String>>;
+/// Field name -> values, kept sorted by name in one vector. Names are shared (`Arc<str>`): a CSV
+/// export repeats the same few dozen names on every row, and a CSV codec that knows its header
+/// order fills a record with pushes alone; a tree map cost a quarter of the conversion time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fields(Vec<(Arc<str>, Values)>);
+
+/// Where a field was found in the last record (see [`Fields::get_hinted`]).
+#[derive(Debug, Default)]
+pub struct Hint(std::sync::atomic::AtomicUsize);
+
+impl Clone for Hint {
+    fn clone(&self) -> Hint {
+        Hint(std::sync::atomic::AtomicUsize::new(
+            self.0.load(std::sync::atomic::Ordering::Relaxed),
+        ))
+    }
+}
+
+/// The values of one field: nearly always one, kept inline without an allocation of its own.
+pub type Values = smallvec::SmallVec<[String; 1]>;
+
+impl Fields {
+    pub fn new() -> Fields {
+        Fields(Vec::new())
+    }
+
+    /// Fields from pairs already sorted by name (as `sorted_order` gives), without comparing.
+    pub(crate) fn from_sorted(pairs: Vec<(Arc<str>, Values)>) -> Fields {
+        Fields(pairs)
+    }
+
+    fn position(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Values> {
+        self.position(name).ok().map(|i| &self.0[i].1)
+    }
+
+    /// `get`, trying first the position where `hint` found this name last time: records of
+    /// one file share their layout, so a mapping rule finds its field at once.
+    pub fn get_hinted(&self, name: &str, hint: &Hint) -> Option<&Values> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let guess = hint.0.load(Relaxed);
+        if let Some((k, v)) = self.0.get(guess)
+            && **k == *name
+        {
+            return Some(v);
+        }
+        let i = self.position(name).ok()?;
+        hint.0.store(i, Relaxed);
+        Some(&self.0[i].1)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.position(name).is_ok()
+    }
+
+    pub fn insert(&mut self, name: Arc<str>, values: impl Into<Values>) {
+        let values = values.into();
+        match self.position(&name) {
+            Ok(i) => self.0[i].1 = values,
+            Err(i) => self.0.insert(i, (name, values)),
+        }
+    }
+
+    /// The values of a field, created empty when missing.
+    pub fn values_mut(&mut self, name: &str) -> &mut Values {
+        let i = match self.position(name) {
+            Ok(i) => i,
+            Err(i) => {
+                self.0.insert(i, (Arc::from(name), Values::new()));
+                i
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        self.0.retain(|(k, _)| keep(k));
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Values)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> IntoIterator for &'a Fields {
+    type Item = (&'a Arc<str>, &'a Values);
+    type IntoIter = Box<dyn Iterator<Item = Self::Item> + 'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        Box::new(self.iter())
+    }
+}
+
+impl FromIterator<(Arc<str>, Vec<String>)> for Fields {
+    fn from_iter<I: IntoIterator<Item = (Arc<str>, Vec<String>)>>(iter: I) -> Fields {
+        let mut f = Fields::new();
+        for (k, v) in iter {
+            f.insert(k, v);
+        }
+        f
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(&**k, v.as_slice())?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Fields {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Fields, D::Error> {
+        let map = BTreeMap::<String, Vec<String>>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, v)| (Arc::from(k), v)).collect())
+    }
+}
+
+/// The positions of `names` in name order: a reader that fills records in this order builds
+/// each one without comparing names.
+pub(crate) fn sorted_order(names: &[Arc<str>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|a, b| names[*a].cmp(&names[*b]));
+    // A repeated column name keeps its first occurrence.
+    order.dedup_by(|a, b| names[*a] == names[*b]);
+    order
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {

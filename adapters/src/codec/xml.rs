@@ -134,7 +134,7 @@ pub fn read(mapping: &MappingFile, path: &Path, wanted: &[String]) -> Result<Rec
                     };
                     index += 1;
                     for (a, v) in attrs {
-                        r.fields.entry(format!("@{a}").into()).or_default().push(v);
+                        r.fields.values_mut(&format!("@{a}")).push(v);
                     }
                     record = Some((stack.len(), r));
                 }
@@ -142,10 +142,7 @@ pub fn read(mapping: &MappingFile, path: &Path, wanted: &[String]) -> Result<Rec
                     let rel: Vec<&str> = stack[*depth..].iter().map(|o| o.name.as_str()).collect();
                     let rel = rel.join("/");
                     for (a, v) in attrs {
-                        r.fields
-                            .entry(format!("{rel}/@{a}").into())
-                            .or_default()
-                            .push(v);
+                        r.fields.values_mut(&format!("{rel}/@{a}")).push(v);
                     }
                 }
                 None => {}
@@ -194,13 +191,10 @@ pub fn read(mapping: &MappingFile, path: &Path, wanted: &[String]) -> Result<Rec
                         let mut rel: Vec<&str> =
                             stack[*depth..].iter().map(|o| o.name.as_str()).collect();
                         rel.push(&closed.name);
-                        r.fields
-                            .entry(rel.join("/").into())
-                            .or_default()
-                            .push(closed.text);
+                        r.fields.values_mut(&rel.join("/")).push(closed.text);
                     }
                 } else if let Some((_, mut done)) = record.take() {
-                    done.fields.retain(|k, _| wanted.iter().any(|w| **w == **k));
+                    done.fields.retain(|k| wanted.iter().any(|w| w == k));
                     out.push(Ok(done));
                 }
             }
