@@ -20,6 +20,10 @@ pub enum AdapterCommand {
         /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Include the canonical document of each passing record (with --json: under
+        /// "documents"; in text: one JSON line each). They hold personal data: do not share.
+        #[arg(long)]
+        documents: bool,
     },
     /// Runs beside the local system: submits its exports, writes inbound referrals and status
     /// events in the local format, quarantines what cannot go, resumes after a restart.
@@ -72,6 +76,7 @@ pub fn adapter(command: AdapterCommand) -> ExitCode {
             mapping,
             sample,
             json,
+            documents,
         } => {
             let m = match MappingFile::load(&mapping) {
                 Ok(m) => m,
@@ -81,8 +86,13 @@ pub fn adapter(command: AdapterCommand) -> ExitCode {
                 }
             };
             let year = time::OffsetDateTime::now_utc().year();
-            match raccordo_adapters::check::check(&m, &mapping.display().to_string(), &sample, year)
-            {
+            match raccordo_adapters::check::check_with(
+                &m,
+                &mapping.display().to_string(),
+                &sample,
+                year,
+                documents,
+            ) {
                 Ok(report) => {
                     if json {
                         println!(
@@ -91,6 +101,9 @@ pub fn adapter(command: AdapterCommand) -> ExitCode {
                         );
                     } else {
                         print!("{}", report.text());
+                        for d in &report.documents {
+                            println!("{d}");
+                        }
                     }
                     if report.ok() {
                         ExitCode::SUCCESS

@@ -42,6 +42,10 @@ pub struct Report {
     pub untranslated: BTreeMap<String, BTreeSet<String>>,
     /// Fields of passing records that do not come back equal.
     pub round_trip: Vec<Difference>,
+    /// With `--documents`: the canonical document of each passing record, to see what the
+    /// mapping builds (derived values included).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub documents: Vec<Value>,
 }
 
 impl Report {
@@ -52,7 +56,7 @@ impl Report {
     /// The report for people: one line per finding.
     pub fn text(&self) -> String {
         let mut out = format!(
-            "{}: {} records, {} pass, {} fail\n",
+            "{}: {} record(s), {} pass, {} fail\n",
             self.sample,
             self.records,
             self.passed,
@@ -86,6 +90,17 @@ pub fn check(
     sample: &Path,
     current_year: i32,
 ) -> Result<Report, CodecError> {
+    check_with(m, mapping_name, sample, current_year, false)
+}
+
+/// `check`, keeping the canonical documents when `documents` is set.
+pub fn check_with(
+    m: &MappingFile,
+    mapping_name: &str,
+    sample: &Path,
+    current_year: i32,
+    documents: bool,
+) -> Result<Report, CodecError> {
     let mut report = Report {
         mapping: mapping_name.to_owned(),
         sample: sample.display().to_string(),
@@ -96,6 +111,7 @@ pub fn check(
         required_not_mapped: required_not_mapped(m),
         untranslated: BTreeMap::new(),
         round_trip: Vec::new(),
+        documents: Vec::new(),
     };
     for item in codec::read(m, sample)? {
         report.records += 1;
@@ -121,6 +137,9 @@ pub fn check(
             Ok(doc) => {
                 report.passed += 1;
                 round_trip(m, &record, &doc, &mut report.round_trip);
+                if documents {
+                    report.documents.push(doc);
+                }
             }
             Err(rejections) => {
                 for r in &rejections {

@@ -131,11 +131,19 @@ pub fn to_canonical(
     if let Err(violations) = raccordo_schemas::validate(entity, &doc) {
         return Err(violations
             .into_iter()
-            .map(|v| Rejection {
-                field: local_field_for(m, &v.pointer),
-                pointer: Some(v.pointer),
-                rule: v.keyword,
-                reason: v.message,
+            .map(|v| {
+                // "x is a required property" is reported at the parent: point at x itself, so
+                // that the rule (and the local field) meant to fill it can be named.
+                let pointer = match (v.keyword.as_str(), v.message.split('"').nth(1)) {
+                    ("required", Some(name)) => format!("{}/{name}", v.pointer),
+                    _ => v.pointer,
+                };
+                Rejection {
+                    field: local_field_for(m, &pointer),
+                    pointer: Some(pointer),
+                    rule: v.keyword,
+                    reason: v.message,
+                }
             })
             .collect());
     }

@@ -109,6 +109,13 @@ fn pisa_fhir_discharge() {
     reference_adapter("pisa");
 }
 
+/// A layout the project had never seen (UTF-8 with BOM, commas, English headers), onboarded by
+/// following docs/onboarding-an-ambito.md alone.
+#[test]
+fn grosseto_onboarded_from_the_guide() {
+    reference_adapter("grosseto");
+}
+
 fn canonical(ambito: &str, file: &str, id: &str) -> Value {
     let m = mapping(ambito);
     let record = codec::read(&m, &fixture(ambito, file))
@@ -178,7 +185,7 @@ fn same_or_better(first: &Value, second: &Value) -> bool {
 #[test]
 fn written_files_read_back_to_the_same_documents() {
     let scratch = tempfile::TempDir::new().unwrap();
-    for ambito in ["prato", "firenze", "livorno", "pisa"] {
+    for ambito in ["prato", "firenze", "livorno", "pisa", "grosseto"] {
         let m = mapping(ambito);
         let (clean, _) = samples(ambito);
         for record in codec::read(&m, &clean).unwrap() {
