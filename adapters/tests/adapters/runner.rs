@@ -355,3 +355,57 @@ async fn inbound_referrals_and_status_events_are_written_in_the_local_format() {
     let c = r.cycle().await.unwrap();
     assert_eq!(c.inbound_written, 0);
 }
+
+/// A local JSON web API, served the way Livorno's product serves its referrals page.
+fn local_api(body: Vec<u8>) -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/api/v2/segnalazioni?stato=inviata")
+}
+
+#[tokio::test]
+async fn a_polled_local_api_is_submitted_once_and_unchanged_records_are_not_resent() {
+    let gw = Gateway::start().await;
+    let work = TempDir::new().unwrap();
+    let (ca, cert, key) = gw.cert("livorno");
+    let url = local_api(std::fs::read(fixture("livorno", "clean.json")).unwrap());
+    let r = Runner::new(RunnerConfig {
+        mapping: mapping("livorno"),
+        gateway: gw.url(),
+        ca,
+        cert,
+        key,
+        watch: None,
+        poll: Some(url),
+        inbound: work.path().join("inbound"),
+        quarantine: work.path().join("quarantine"),
+        state: work.path().join("state"),
+        interval: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+        checkpoint_every: 50,
+    })
+    .unwrap();
+    let c = r.cycle().await.unwrap();
+    assert_eq!((c.submitted, c.quarantined), (4, 0), "{c:?}");
+    let c = r.cycle().await.unwrap();
+    assert_eq!(
+        (c.submitted, c.replayed),
+        (0, 0),
+        "an unchanged page sends nothing: {c:?}"
+    );
+    assert_eq!(requested_total(&gw).await, 4);
+}
