@@ -42,6 +42,10 @@ pub struct Report {
     pub untranslated: BTreeMap<String, BTreeSet<String>>,
     /// Fields of passing records that do not come back equal.
     pub round_trip: Vec<Difference>,
+    /// Lookup -> canonical codes it cannot write back: an inbound referral using one of them
+    /// cannot be written in the local format and waits in the quarantine. Not an error for
+    /// what the ambito sends; complete the table before receiving.
+    pub inbound_gaps: BTreeMap<String, Vec<String>>,
     /// With `--documents`: the canonical document of each passing record, to see what the
     /// mapping builds (derived values included).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -73,6 +77,12 @@ impl Report {
         for (field, values) in &self.untranslated {
             let list: Vec<&str> = values.iter().map(String::as_str).collect();
             out.push_str(&format!("  UNTRANSLATED {field}: {}\n", list.join(", ")));
+        }
+        for (lookup, codes) in &self.inbound_gaps {
+            out.push_str(&format!(
+                "  INBOUND lookup {lookup} has no local code for: {}\n",
+                codes.join(", ")
+            ));
         }
         for d in &self.round_trip {
             out.push_str(&format!(
@@ -112,6 +122,7 @@ pub fn check_with(
         untranslated: BTreeMap::new(),
         round_trip: Vec::new(),
         documents: Vec::new(),
+        inbound_gaps: inbound_gaps(m),
     };
     for item in codec::read(m, sample)? {
         report.records += 1;
@@ -244,6 +255,40 @@ fn round_trip(
             });
         }
     }
+}
+
+/// For each lookup used on a code-list field, the codes of that list it cannot write back.
+pub fn inbound_gaps(m: &MappingFile) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let Some(entity) = raccordo_schemas::Entity::from_name(&m.adapter.entity) else {
+        return out;
+    };
+    for rule in &m.fields {
+        let (Some(table), Some(_)) = (&rule.lookup, &rule.local) else {
+            continue;
+        };
+        let Some(entries) = m.lookups.get(table) else {
+            continue;
+        };
+        for pointer in rule.canonical.pointers() {
+            let Some(codes) = crate::schema_shape::codes_at(entity, pointer) else {
+                continue;
+            };
+            let missing: Vec<String> = codes
+                .into_iter()
+                .filter(|c| !entries.values().any(|v| v == c))
+                .collect();
+            if !missing.is_empty() {
+                let gaps = out.entry(table.clone()).or_default();
+                for c in missing {
+                    if !gaps.contains(&c) {
+                        gaps.push(c);
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Pointers the entity's schema requires (following `$ref`s across the schema documents),

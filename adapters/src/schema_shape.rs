@@ -59,6 +59,30 @@ pub fn is_list(entity: raccordo_schemas::Entity, pointer: &str) -> bool {
     })
 }
 
+/// The codes the schema allows at `pointer` (for a list, in its items): what a lookup must be
+/// able to write back for every inbound document. `None` when the place is not a code list.
+pub fn codes_at(entity: raccordo_schemas::Entity, pointer: &str) -> Option<Vec<String>> {
+    let root = entity.document()?;
+    let (mut doc, mut schema) = (root.clone(), root);
+    for part in pointer.split('/').skip(1) {
+        let (d, s) = concrete(doc, schema, 0);
+        schema = s.get("properties").and_then(|p| p.get(part)).cloned()?;
+        doc = d;
+    }
+    let (doc, mut s) = concrete(doc, schema, 0);
+    if s.get("type").and_then(Value::as_str) == Some("array") {
+        let items = s.get("items").cloned()?;
+        s = concrete(doc, items, 0).1;
+    }
+    let codes: Vec<String> = s
+        .get("enum")?
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    (!codes.is_empty()).then_some(codes)
+}
+
 /// Collects the pointers of required, writable fields under `schema` into `out`.
 pub fn required(doc: &Value, schema: &Value, at: &str, out: &mut Vec<String>, depth: usize) {
     if depth > 12 {
@@ -107,5 +131,8 @@ mod tests {
         assert!(is_list(Entity::Referral, "/legal_basis/recipients"));
         assert!(!is_list(Entity::Referral, "/person/identity/family_name"));
         assert!(!is_list(Entity::Referral, "/no/such/field"));
+        let services = codes_at(Entity::Referral, "/requested_services").unwrap();
+        assert!(services.contains(&"housing_first".to_owned()) && services.len() > 10);
+        assert_eq!(codes_at(Entity::Referral, "/reason"), None);
     }
 }
