@@ -30,6 +30,8 @@ type OidcClient = CoreClient<
 
 /// Discovery is repeated after this long, so that a provider's new endpoints are picked up.
 const DISCOVERY_LIFETIME: Duration = Duration::from_secs(3600);
+/// The provider's keys are fetched again after this long, on the next token.
+const KEYS_LIFETIME: Duration = Duration::from_secs(600);
 /// Documents from the provider larger than this are refused.
 const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
@@ -82,7 +84,8 @@ pub struct IdentityProvider {
     actor_key: aws_lc_rs::hmac::Key,
     discovered: tokio::sync::RwLock<Option<Arc<Discovered>>>,
     keys: RwLock<Arc<JwkSet>>,
-    /// When the key set was last fetched; held while fetching, so concurrent misses fetch once.
+    /// When the key set was last fetched; held while looking up and fetching, so concurrent
+    /// misses fetch once.
     last_key_fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
@@ -299,23 +302,30 @@ impl IdentityProvider {
         metrics: &Metrics,
         kid: &str,
     ) -> Result<Option<jsonwebtoken::jwk::Jwk>, ProviderError> {
-        let known =
-            |keys: &RwLock<Arc<JwkSet>>| keys.read().ok().and_then(|set| set.find(kid).cloned());
-        if let Some(k) = known(&self.keys) {
-            return Ok(Some(k));
-        }
+        // A key is trusted from the cache while the cache is fresh, so that a key the provider
+        // withdraws stops being accepted within KEYS_LIFETIME even if no unknown key id comes.
+        let cached = |last: Option<Instant>| {
+            let fresh = last.is_some_and(|at| at.elapsed() < KEYS_LIFETIME);
+            let key = self.keys.read().ok().and_then(|set| set.find(kid).cloned());
+            (fresh, key)
+        };
         let mut last = self.last_key_fetch.lock().await;
-        // Another request may have fetched while this one waited.
-        if let Some(k) = known(&self.keys) {
-            return Ok(Some(k));
+        let (fresh, key) = cached(*last);
+        if fresh && key.is_some() {
+            return Ok(key);
         }
         if last.is_some_and(|at| at.elapsed() < self.config.jwks_min_refresh) {
-            return Ok(None);
+            return Ok(key);
         }
         *last = Some(Instant::now());
         let fetched = self.fetch_keys(metrics).await;
         metrics.provider_fetched("jwks", fetched.is_ok());
-        let set = Arc::new(fetched?);
+        let set = match fetched {
+            Ok(set) => Arc::new(set),
+            // The provider is down: a key it published before stays usable meanwhile.
+            Err(_) if key.is_some() => return Ok(key),
+            Err(e) => return Err(e),
+        };
         if let Ok(mut slot) = self.keys.write() {
             *slot = Arc::clone(&set);
         }
