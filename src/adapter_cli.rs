@@ -70,6 +70,14 @@ pub enum AdapterCommand {
     },
 }
 
+/// A mapping file, or exit code 2 with the reason (file and line) on standard error.
+fn load(mapping: &std::path::Path, command: &str) -> Result<MappingFile, ExitCode> {
+    MappingFile::load(mapping).map_err(|e| {
+        eprintln!("raccordo adapter {command}: {e}");
+        ExitCode::from(2)
+    })
+}
+
 pub fn adapter(command: AdapterCommand) -> ExitCode {
     match command {
         AdapterCommand::Check {
@@ -78,12 +86,9 @@ pub fn adapter(command: AdapterCommand) -> ExitCode {
             json,
             documents,
         } => {
-            let m = match MappingFile::load(&mapping) {
+            let m = match load(&mapping, "check") {
                 Ok(m) => m,
-                Err(e) => {
-                    eprintln!("raccordo adapter check: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let year = time::OffsetDateTime::now_utc().year();
             match raccordo_adapters::check::check_with(
@@ -131,12 +136,9 @@ pub fn adapter(command: AdapterCommand) -> ExitCode {
             interval,
             once,
         } => {
-            let m = match MappingFile::load(&mapping) {
+            let m = match load(&mapping, "run") {
                 Ok(m) => m,
-                Err(e) => {
-                    eprintln!("raccordo adapter run: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
             let cfg = RunnerConfig {
                 mapping: m,

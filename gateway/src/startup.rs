@@ -108,30 +108,10 @@ impl Application {
             revocations: crate::revocation::Revocations::new(config.revoked_file.clone()),
             people,
         });
-        let listener = TcpListener::bind(config.listen).map_err(|source| StartupError::Io {
-            what: format!("binding {}", config.listen),
-            source,
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|source| StartupError::Io {
-                what: "local address".into(),
-                source,
-            })?
-            .port();
+        let (listener, port) = bind(config.listen, "the mTLS listener")?;
         let people_listener = match &config.people {
             Some(p) => {
-                let l = TcpListener::bind(p.listen).map_err(|source| StartupError::Io {
-                    what: format!("binding the people listener {}", p.listen),
-                    source,
-                })?;
-                let port = l
-                    .local_addr()
-                    .map_err(|source| StartupError::Io {
-                        what: "local address".into(),
-                        source,
-                    })?
-                    .port();
+                let (l, port) = bind(p.listen, "the people listener")?;
                 Some((l, port, tls::people_server_config(&config, now)?))
             }
             None => None,
@@ -247,6 +227,17 @@ impl Application {
         drop(state);
         result
     }
+}
+
+/// Binds a listener (port 0: any free port) and says which port it got.
+fn bind(address: std::net::SocketAddr, what: &str) -> Result<(TcpListener, u16), StartupError> {
+    let io = |source| StartupError::Io {
+        what: format!("binding {what} on {address}"),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(io)?;
+    let port = listener.local_addr().map_err(io)?.port();
+    Ok((listener, port))
 }
 
 async fn reload_revocations(state: web::Data<AppState>, every: std::time::Duration) {

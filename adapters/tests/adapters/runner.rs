@@ -11,23 +11,35 @@ use std::path::Path;
 use std::time::Duration;
 use tempfile::TempDir;
 
-fn runner(
+/// Where a test runner reads from.
+enum Source {
+    Folder,
+    Api(String),
+}
+
+fn runner_for(
+    ambito: &str,
     gw_url: &str,
     certs: (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
     work: &Path,
+    source: Source,
     every: u64,
 ) -> Runner {
     let (ca, cert, key) = certs;
     let export = work.join("export");
     std::fs::create_dir_all(&export).unwrap();
+    let (watch, poll) = match source {
+        Source::Folder => (Some(export), None),
+        Source::Api(url) => (None, Some(url)),
+    };
     Runner::new(RunnerConfig {
-        mapping: mapping("prato"),
+        mapping: mapping(ambito),
         gateway: gw_url.to_owned(),
         ca,
         cert,
         key,
-        watch: Some(export),
-        poll: None,
+        watch,
+        poll,
         inbound: work.join("inbound"),
         quarantine: work.join("quarantine"),
         state: work.join("state"),
@@ -36,6 +48,16 @@ fn runner(
         checkpoint_every: every,
     })
     .unwrap()
+}
+
+/// Prato's runner on its export folder.
+fn runner(
+    gw_url: &str,
+    certs: (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
+    work: &Path,
+    every: u64,
+) -> Runner {
+    runner_for("prato", gw_url, certs, work, Source::Folder, every)
 }
 
 fn drop_file(work: &Path, from: &Path, name: &str) {
@@ -381,24 +403,15 @@ fn local_api(body: Vec<u8>) -> String {
 async fn a_polled_local_api_is_submitted_once_and_unchanged_records_are_not_resent() {
     let gw = Gateway::start().await;
     let work = TempDir::new().unwrap();
-    let (ca, cert, key) = gw.cert("livorno");
     let url = local_api(std::fs::read(fixture("livorno", "clean.json")).unwrap());
-    let r = Runner::new(RunnerConfig {
-        mapping: mapping("livorno"),
-        gateway: gw.url(),
-        ca,
-        cert,
-        key,
-        watch: None,
-        poll: Some(url),
-        inbound: work.path().join("inbound"),
-        quarantine: work.path().join("quarantine"),
-        state: work.path().join("state"),
-        interval: Duration::from_millis(100),
-        max_backoff: Duration::from_millis(200),
-        checkpoint_every: 50,
-    })
-    .unwrap();
+    let r = runner_for(
+        "livorno",
+        &gw.url(),
+        gw.cert("livorno"),
+        work.path(),
+        Source::Api(url),
+        50,
+    );
     let c = r.cycle().await.unwrap();
     assert_eq!((c.submitted, c.quarantined), (4, 0), "{c:?}");
     let c = r.cycle().await.unwrap();
@@ -418,7 +431,6 @@ async fn every_reference_adapter_runs_against_a_real_gateway() {
     let mut total = 0;
     for ambito in ["prato", "firenze", "livorno", "pisa", "grosseto"] {
         let work = TempDir::new().unwrap();
-        let (ca, cert, key) = gw.cert(ambito);
         let export = work.path().join("export");
         std::fs::create_dir_all(&export).unwrap();
         let expected: Value =
@@ -431,22 +443,14 @@ async fn every_reference_adapter_runs_against_a_real_gateway() {
                 std::fs::copy(&path, export.join(&name)).unwrap();
             }
         }
-        let r = Runner::new(RunnerConfig {
-            mapping: mapping(ambito),
-            gateway: gw.url(),
-            ca,
-            cert,
-            key,
-            watch: Some(export.clone()),
-            poll: None,
-            inbound: work.path().join("inbound"),
-            quarantine: work.path().join("quarantine"),
-            state: work.path().join("state"),
-            interval: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(200),
-            checkpoint_every: 50,
-        })
-        .unwrap();
+        let r = runner_for(
+            ambito,
+            &gw.url(),
+            gw.cert(ambito),
+            work.path(),
+            Source::Folder,
+            50,
+        );
         let c = r.cycle().await.unwrap();
         let clean = expected["clean"].as_u64().unwrap();
         let dirty = expected["dirty"].as_array().unwrap().len() as u64;
