@@ -2,6 +2,7 @@
 //! `gateway/` (and, later, `adapters/` and `conformance/`).
 
 mod adapter_cli;
+mod conformance_cli;
 
 /// mimalloc instead of glibc's allocator: converting records and serving requests allocate many
 /// small strings and maps, and malloc and free were a fifth of the adapters' conversion time.
@@ -55,6 +56,11 @@ enum Command {
     Adapter {
         #[command(subcommand)]
         command: adapter_cli::AdapterCommand,
+    },
+    /// The conformance kit: run a profile against an adapter or a gateway; verify a bundle.
+    Conformance {
+        #[command(subcommand)]
+        command: conformance_cli::ConformanceCommand,
     },
     /// Audit log tools.
     Audit {
@@ -191,6 +197,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve { config } => serve(config),
         Command::Adapter { command } => adapter_cli::adapter(command),
+        Command::Conformance { command } => conformance_cli::conformance(command),
         Command::Audit {
             command: AuditCommand::Verify { data },
         } => match audit::verify_data_dir(&data) {

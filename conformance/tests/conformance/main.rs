@@ -1,0 +1,206 @@
+//! The kit proves itself: our gateway and the reference adapters come out conformant, and
+//! adapters broken on purpose (one fault each) are caught by the test meant for each fault.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: failing loudly is the point
+
+use raccordo_conformance::model::{Outcome, Verdict};
+use raccordo_conformance::profiles::{adapter, gateway};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample(ambito: &str, stem: &str) -> PathBuf {
+    let dir = root().join(format!("adapters/fixtures/{ambito}"));
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_stem().is_some_and(|s| s == stem))
+        .unwrap()
+}
+
+fn run_adapter(mapping: &Path, ambito: &str) -> Vec<raccordo_conformance::model::TestResult> {
+    let expected = root().join(format!("adapters/fixtures/{ambito}/expected.json"));
+    let (clean, dirty) = (sample(ambito, "clean"), sample(ambito, "dirty"));
+    let samples = adapter::Samples {
+        clean: &clean,
+        dirty: Some(&dirty),
+        expected: Some(&expected),
+    };
+    adapter::run(mapping, &samples, None, 2026)
+}
+
+#[test]
+fn the_reference_adapters_are_conformant() {
+    for ambito in ["prato", "firenze", "livorno", "pisa", "grosseto"] {
+        let mapping = root().join(format!("deploy/ambiti/{ambito}/mapping.toml"));
+        let results = run_adapter(&mapping, ambito);
+        assert_eq!(results.len(), adapter::CASES.len());
+        let verdict = Verdict::of(&results);
+        assert!(
+            matches!(
+                verdict,
+                Verdict::Conformant | Verdict::ConformantWithWarnings
+            ),
+            "{ambito}: {:#?}",
+            results
+                .iter()
+                .filter(|r| r.outcome != Outcome::Pass)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+/// Prato's mapping with one fault: `from` replaced by `to`.
+fn broken(scratch: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("deploy/ambiti/prato/mapping.toml")).unwrap();
+    assert!(text.contains(from), "{name}: the fault must apply");
+    let path = scratch.join(format!("{name}.toml"));
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    path
+}
+
+#[test]
+fn broken_adapters_are_each_caught_by_the_test_meant_for_the_fault() {
+    let scratch = tempfile::TempDir::new().unwrap();
+    let s = scratch.path();
+    let faults = [
+        // A lost field: nobody reads the alias column any more.
+        (
+            broken(
+                s,
+                "lost-field",
+                "canonical = \"/person/identity/aliases\"\nlocal = \"ALIAS\"",
+                "canonical = \"/person/identity/aliases\"\nlocal = \"ALIAS_NON_ESISTE\"",
+            ),
+            "ADP-LOST-001",
+        ),
+        // A wrong code: "urgente" is not in the code list.
+        (
+            broken(s, "wrong-code", "U = \"urgent\"", "U = \"urgente\""),
+            "ADP-SCHEMA-001",
+        ),
+        // A leaked identifier: the surname written as the consent's witness.
+        (
+            broken(
+                s,
+                "leak",
+                "canonical = \"/legal_basis/evidence/witnessed_by\"\nlocal = \"OPERATORE\"",
+                "canonical = \"/legal_basis/evidence/witnessed_by\"\nlocal = \"COGNOME\"",
+            ),
+            "ADP-PRIV-001",
+        ),
+        // A field that does not come back: names left in title case on the way out.
+        (
+            broken(
+                s,
+                "round-trip",
+                "local = \"COGNOME\"\ncase = \"title\"\nlocal_case = \"upper\"",
+                "local = \"COGNOME\"\ncase = \"title\"",
+            ),
+            "ADP-RT-001",
+        ),
+        // A record the local system cancelled is sent anyway.
+        (
+            broken(s, "no-reject", "is = [\"ANNULLATA\"]", "is = [\"MAI\"]"),
+            "ADP-QUAR-001",
+        ),
+        // An untranslatable code in the export.
+        (
+            broken(
+                s,
+                "missing-code",
+                "\nACC = \"night_shelter\"",
+                "\nACCX = \"night_shelter\"",
+            ),
+            "ADP-CODES-001",
+        ),
+    ];
+    for (mapping, meant) in faults {
+        let results = run_adapter(&mapping, "prato");
+        let r = results.iter().find(|r| r.id == meant).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Fail,
+            "{}: {meant} should catch it: {results:#?}",
+            mapping.display()
+        );
+        assert_eq!(Verdict::of(&results), Verdict::NotConformant);
+        assert_eq!(Verdict::of(&results).exit_code(), 1);
+    }
+}
+
+#[tokio::test]
+async fn our_gateway_is_conformant_and_its_bundle_verifies_offline() {
+    raccordo_gateway::tls::install_default_provider();
+    let data = tempfile::TempDir::new().unwrap();
+    let mut s = raccordo_gateway::Settings::defaults().unwrap();
+    s.data_dir = data.path().to_owned();
+    s.listen.address = ([127, 0, 0, 1], 0).into();
+    s.listen.workers = 2;
+    let app =
+        raccordo_gateway::Application::build(raccordo_gateway::Config::from_settings(s).unwrap())
+            .unwrap();
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let pki = raccordo_gateway::pki::DevPki::new(data.path());
+    let party = |id: &str| gateway::Party {
+        id: id.into(),
+        cert: pki.client_cert(id),
+        key: pki.client_key(id),
+    };
+    let target = gateway::Target {
+        url: format!("https://localhost:{port}"),
+        ca: pki.ca_cert(),
+        sender: party("prato"),
+        receiver: party("firenze"),
+    };
+    let scratch = tempfile::TempDir::new().unwrap();
+    let results = gateway::run(&target, 7, None, scratch.path()).await;
+    assert_eq!(results.len(), gateway::CASES.len());
+    let failing: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Pass)
+        .collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+
+    // The same seed plants the same values: one test replays on its own.
+    let one = gateway::run(&target, 7, Some("REF-SEND-003"), scratch.path()).await;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].outcome, Outcome::Pass);
+
+    // The bundle: reports, redacted traffic, signed by the sender's certificate.
+    let report = raccordo_conformance::report("gateway", gateway::CASES, &target.url, 7, results);
+    let bundle = scratch.path().join("bundle");
+    let fingerprint = gateway::server_fingerprint(&target).await.unwrap();
+    raccordo_conformance::bundle::write(
+        &bundle,
+        &report,
+        &fingerprint,
+        &target.sender.cert,
+        &target.sender.key,
+    )
+    .unwrap();
+    let verified = raccordo_conformance::bundle::verify(&bundle).unwrap();
+    assert_eq!(verified.manifest.verdict, Verdict::Conformant);
+    assert!(verified.signer.contains("prato"), "{}", verified.signer);
+    let traffic = std::fs::read_to_string(bundle.join("traffic.jsonl")).unwrap();
+    assert!(traffic.contains("[redacted]"), "identifiers are redacted");
+    let junit = std::fs::read_to_string(bundle.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("tests=\"12\" failures=\"0\" errors=\"0\""),
+        "{junit}"
+    );
+    let html = std::fs::read_to_string(bundle.join("report.html")).unwrap();
+    assert!(html.contains("REF-SEND-002") && !html.contains("<script"));
+
+    // Any change after signing is found.
+    let mut report_json = std::fs::read_to_string(bundle.join("report.json")).unwrap();
+    report_json =
+        report_json
+            .replacen("\"fail\"", "\"pass\"", 1)
+            .replacen("not_conformant", "conformant", 1)
+            + " ";
+    std::fs::write(bundle.join("report.json"), report_json).unwrap();
+    assert!(raccordo_conformance::bundle::verify(&bundle).is_err());
+}
