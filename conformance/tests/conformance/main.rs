@@ -6,6 +6,8 @@ use raccordo_conformance::model::{Outcome, Verdict};
 use raccordo_conformance::profiles::{adapter, gateway};
 use std::path::{Path, PathBuf};
 
+mod faulty;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -203,4 +205,50 @@ async fn our_gateway_is_conformant_and_its_bundle_verifies_offline() {
             + " ";
     std::fs::write(bundle.join("report.json"), report_json).unwrap();
     assert!(raccordo_conformance::bundle::verify(&bundle).is_err());
+}
+
+#[tokio::test]
+async fn gateways_broken_on_purpose_are_each_caught_by_the_test_meant_for_the_fault() {
+    raccordo_gateway::tls::install_default_provider();
+    let data = tempfile::TempDir::new().unwrap();
+    let mut s = raccordo_gateway::Settings::defaults().unwrap();
+    s.data_dir = data.path().to_owned();
+    s.listen.address = ([127, 0, 0, 1], 0).into();
+    s.listen.workers = 2;
+    let app =
+        raccordo_gateway::Application::build(raccordo_gateway::Config::from_settings(s).unwrap())
+            .unwrap();
+    let upstream = format!("https://localhost:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let pki = raccordo_gateway::pki::DevPki::new(data.path());
+    let party = |id: &str| gateway::Party {
+        id: id.into(),
+        cert: pki.client_cert(id),
+        key: pki.client_key(id),
+    };
+    let scratch = tempfile::TempDir::new().unwrap();
+    for (seed, (fault, meant)) in [
+        (faulty::Fault::ReusedKey, "REF-SEND-002"),
+        (faulty::Fault::ForbiddenMove, "REF-LIFE-001"),
+        (faulty::Fault::LeakedIdentifier, "PRIV-001"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let port = faulty::start(data.path(), &upstream, fault);
+        let target = gateway::Target {
+            url: format!("https://localhost:{port}"),
+            ca: pki.ca_cert(),
+            sender: party("prato"),
+            receiver: party("firenze"),
+        };
+        let results = gateway::run(&target, seed as u64, None, scratch.path()).await;
+        let r = results.iter().find(|r| r.id == meant).unwrap();
+        assert_eq!(
+            r.outcome,
+            Outcome::Fail,
+            "{fault:?} should fail {meant}: {results:#?}"
+        );
+        assert_eq!(Verdict::of(&results), Verdict::NotConformant, "{fault:?}");
+    }
 }
