@@ -367,6 +367,8 @@ impl Runner {
             if self.state.sent(&key)?.as_deref() == Some(digest.as_str()) {
                 continue;
             }
+            // An API page has no stable positions: the content's digest stands for the record's
+            // index, so the quarantine keeps one entry per version of a refused record.
             record.location.index = u64::from_str_radix(&digest[..12], 16).unwrap_or(0);
             self.record(&record, c).await?;
             self.state.set_sent(&key, &digest)?;
