@@ -10,6 +10,7 @@ use std::process::ExitCode;
 pub enum Profile {
     Adapter,
     Gateway,
+    AmbitoClient,
 }
 
 #[derive(Args)]
@@ -54,6 +55,9 @@ pub struct RunArgs {
     cert: Option<PathBuf>,
     #[arg(long)]
     key: Option<PathBuf>,
+    /// ambito-client: seconds the kit waits for the system at each step.
+    #[arg(long, default_value_t = 300)]
+    step_timeout: u64,
     /// gateway: the receiving ambito, its certificate and key.
     #[arg(long)]
     peer: Option<String>,
@@ -110,6 +114,7 @@ pub fn conformance(command: ConformanceCommand) -> ExitCode {
                 peer,
                 peer_cert,
                 peer_key,
+                step_timeout,
             } = *args;
             // Test data, not a secret: the clock and the process are seed enough.
             let seed = seed.unwrap_or_else(|| {
@@ -148,6 +153,13 @@ pub fn conformance(command: ConformanceCommand) -> ExitCode {
                     };
                     signer.map(|(c, k)| (report, fingerprint, c, k))
                 }
+                Profile::AmbitoClient => run_client(
+                    &out,
+                    as_party.as_deref().unwrap_or("prato"),
+                    step_timeout,
+                    seed,
+                    only.as_deref(),
+                ),
                 Profile::Gateway => run_gateway(
                     sandbox,
                     target,
@@ -184,6 +196,57 @@ pub fn conformance(command: ConformanceCommand) -> ExitCode {
 }
 
 type Outcome = Result<(report::Report, String, PathBuf, PathBuf), String>;
+
+/// The sandbox for a vendor's system: its data and PKI are kept beside the bundle, in
+/// `<out>-sandbox` (never inside it: the bundle is shared, the sandbox's keys are not), so that
+/// the system can be pointed at it; each step is printed and waited for.
+fn run_client(
+    out: &Path,
+    ambito: &str,
+    step_timeout: u64,
+    seed: u64,
+    only: Option<&str>,
+) -> Outcome {
+    use raccordo_conformance::profiles::client;
+    let mut name = out
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push("-sandbox");
+    let data = out.with_file_name(name);
+    std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+    crate::runtime()
+        .map_err(|e| e.to_string())?
+        .block_on(async {
+            let sandbox = client::Sandbox::start(&data, ambito).await?;
+            println!("# sandbox: {}", sandbox.url);
+            println!(
+                "# point the system at it as ambito {ambito}: CA {}, certificate {}, key {}",
+                sandbox.ca.display(),
+                sandbox.cert.display(),
+                sandbox.key.display()
+            );
+            let instruct = |step: client::Step| {
+                println!("# NEXT (within {step_timeout} s): {}", step.instruction());
+            };
+            let results = client::run(
+                &sandbox,
+                std::time::Duration::from_secs(step_timeout),
+                only,
+                &instruct,
+            )
+            .await;
+            let fingerprint = raccordo_gateway::pki::load_certificates(&sandbox.cert)
+                .ok()
+                .and_then(|c| c.first().map(|c| raccordo_gateway::pki::fingerprint(c)))
+                .unwrap_or_default();
+            let report =
+                raccordo_conformance::report("ambito-client", client::CASES, ambito, seed, results);
+            let (cert, key) = (sandbox.cert.clone(), sandbox.key.clone());
+            sandbox.stop().await;
+            Ok((report, fingerprint, cert, key))
+        })
+}
 
 #[allow(clippy::too_many_arguments)]
 fn run_gateway(

@@ -1,6 +1,7 @@
 //! The test plans. Each profile lists its cases (stable ids, requirement, level) and runs them.
 
 pub mod adapter;
+pub mod client;
 pub mod gateway;
 
 use crate::model::{Case, Exchange, Finding, TestResult};

@@ -252,3 +252,113 @@ async fn gateways_broken_on_purpose_are_each_caught_by_the_test_meant_for_the_fa
         assert_eq!(Verdict::of(&results), Verdict::NotConformant, "{fault:?}");
     }
 }
+
+/// A vendor's system, scripted: does what each step asks, retrying (or not) when told to wait.
+async fn scripted_system(
+    sandbox_url: String,
+    client: reqwest::Client,
+    ambito: String,
+    retries: bool,
+    mut steps: tokio::sync::mpsc::UnboundedReceiver<raccordo_conformance::profiles::client::Step>,
+) {
+    use raccordo_conformance::profiles::client::Step;
+    let mut n = 0;
+    while let Some(step) = steps.recv().await {
+        match step {
+            Step::Send { to } => {
+                n += 1;
+                let key = format!("vendor-{ambito}-{n}");
+                let body = serde_json::json!({
+                    "sender": ambito, "receiver": to, "urgency": "ordinary",
+                    "requested_services": ["case_management"],
+                    "reason": "Presa in carico condivisa (sistema di prova).",
+                    "legal_basis": {"basis": "public_task", "special_category_condition": "none"},
+                    "person": {"profile": {"ethos": "3", "age_band": "45-54", "sex": "male", "citizenship_group": "italian"}}
+                });
+                loop {
+                    let r = client
+                        .post(format!("{sandbox_url}/v1/referrals"))
+                        .header("Idempotency-Key", &key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    if !(status == 429 || status == 503) || !retries {
+                        break;
+                    }
+                    let wait: u64 = r.headers()["retry-after"]
+                        .to_str()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                }
+            }
+            Step::ReadInbox => {
+                let page: serde_json::Value = client
+                    .get(format!("{sandbox_url}/v1/inbox"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+                client
+                    .get(format!("{sandbox_url}/v1/inbox?after={cursor}"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            Step::Accept { referral } => {
+                client
+                    .post(format!("{sandbox_url}/v1/referrals/{referral}/status"))
+                    .json(&serde_json::json!({"status": "accepted"}))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_ambito_client_that_behaves_is_conformant_and_one_that_does_not_retry_is_caught() {
+    use raccordo_conformance::profiles::client;
+    raccordo_gateway::tls::install_default_provider();
+    for retries in [true, false] {
+        let data = tempfile::TempDir::new().unwrap();
+        let sandbox = client::Sandbox::start(data.path(), "prato").await.unwrap();
+        let http = raccordo_gateway::client::mtls_client(&sandbox.ca, &sandbox.cert, &sandbox.key)
+            .unwrap();
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let system = tokio::spawn(scripted_system(
+            sandbox.url.clone(),
+            http,
+            "prato".into(),
+            retries,
+            rx,
+        ));
+        let instruct = move |step: client::Step| {
+            let _ = tx.send(step);
+        };
+        let results =
+            client::run(&sandbox, std::time::Duration::from_secs(5), None, &instruct).await;
+        drop(instruct);
+        let _ = system.await;
+        sandbox.stop().await;
+        assert_eq!(results.len(), client::CASES.len());
+        if retries {
+            let failing: Vec<_> = results
+                .iter()
+                .filter(|r| r.outcome != Outcome::Pass)
+                .collect();
+            assert!(failing.is_empty(), "{failing:#?}");
+        } else {
+            let r = results.iter().find(|r| r.id == "CLI-RETRY-001").unwrap();
+            assert_eq!(r.outcome, Outcome::Fail, "{results:#?}");
+            assert_eq!(Verdict::of(&results), Verdict::NotConformant);
+        }
+    }
+}
