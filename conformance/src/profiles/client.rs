@@ -49,6 +49,13 @@ pub const CASES: &[Case] = &[
         requirement: "docs/referral-lifecycle.md",
         level: Level::Must,
     },
+    Case {
+        id: "CLI-SIG-001",
+        group: "signatures",
+        title: "The system signs a referral (ModI Digest and Agid-JWT-Signature) that the gateway verifies",
+        requirement: "README: Issuing an ambito's certificate (signed requests)",
+        level: Level::Should,
+    },
 ];
 
 /// What the kit asks of the system under test, in order.
@@ -60,6 +67,8 @@ pub enum Step {
     ReadInbox,
     /// Accept this referral, waiting in your inbox.
     Accept { referral: String },
+    /// Send a referral to this ambito, signed (ModI INTEGRITY_REST_01).
+    SendSigned { to: String },
 }
 
 impl Step {
@@ -68,6 +77,9 @@ impl Step {
             Step::Send { to } => format!("send a referral (schema v1) to {to}, with an Idempotency-Key"),
             Step::ReadInbox => "a referral waits in your inbox: read the inbox, then read it again from the cursor it gave you".into(),
             Step::Accept { referral } => format!("accept the referral {referral} waiting in your inbox"),
+            Step::SendSigned { to } => format!(
+                "send a referral to {to} signed with your certificate's key: Digest and Agid-JWT-Signature (ModI INTEGRITY_REST_01)"
+            ),
         }
     }
 }
@@ -78,6 +90,7 @@ struct Seen {
     method: String,
     path: String,
     key: Option<String>,
+    signed: bool,
     status: u16,
 }
 
@@ -99,6 +112,7 @@ async fn observe(req: HttpRequest, body: web::Bytes, o: web::Data<Arc<Observer>>
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let signed = req.headers().contains_key("agid-jwt-signature");
     let path = req.uri().to_string();
     let method = req.method().as_str().to_owned();
     let record = |status: u16| {
@@ -108,6 +122,7 @@ async fn observe(req: HttpRequest, body: web::Bytes, o: web::Data<Arc<Observer>>
                 method: method.clone(),
                 path: path.clone(),
                 key: key.clone(),
+                signed,
                 status,
             });
         }
@@ -423,6 +438,40 @@ pub async fn run(
             Finding::Broken("the waiting referral was not accepted".into())
         }
     });
+
+    let from = sandbox.seen().len();
+    instruct(Step::SendSigned { to });
+    let seen = sandbox
+        .wait(from, step_timeout, |s| {
+            s.iter().any(|x| sent_ok(x) && x.signed)
+        })
+        .await;
+    run_case(&CASES[5], only, &mut results, |_| {
+        if seen.iter().any(|x| sent_ok(x) && x.signed) {
+            Finding::Holds
+        } else if seen.iter().any(|x| x.signed) {
+            Finding::Broken(
+                "a signed referral arrived but the gateway refused its signature".into(),
+            )
+        } else {
+            Finding::Broken("no signed referral arrived".into())
+        }
+    });
+    // What the system did, for the report: requests only (method, path, status), no bodies.
+    let trail: Vec<crate::model::Exchange> = sandbox
+        .seen()
+        .iter()
+        .map(|s| crate::model::Exchange {
+            request: format!("{} {}", s.method, s.path),
+            request_body: None,
+            status: Some(s.status),
+            response_headers: Vec::new(),
+            response_body: None,
+        })
+        .collect();
+    for r in &mut results {
+        r.exchanges = trail.clone();
+    }
     results
 }
 

@@ -257,6 +257,7 @@ async fn gateways_broken_on_purpose_are_each_caught_by_the_test_meant_for_the_fa
 async fn scripted_system(
     sandbox_url: String,
     client: reqwest::Client,
+    (cert, key): (PathBuf, PathBuf),
     ambito: String,
     retries: bool,
     mut steps: tokio::sync::mpsc::UnboundedReceiver<raccordo_conformance::profiles::client::Step>,
@@ -311,6 +312,47 @@ async fn scripted_system(
                     .await
                     .unwrap();
             }
+            Step::SendSigned { to } => {
+                n += 1;
+                let body = serde_json::to_vec(&serde_json::json!({
+                    "sender": ambito, "receiver": to, "urgency": "ordinary",
+                    "requested_services": ["case_management"],
+                    "reason": "Presa in carico condivisa, firmata (sistema di prova).",
+                    "legal_basis": {"basis": "public_task", "special_category_condition": "none"},
+                    "person": {"profile": {"ethos": "3", "age_band": "45-54", "sex": "male", "citizenship_group": "italian"}}
+                }))
+                .unwrap();
+                let digest = raccordo_gateway::signature::digest_header(&body);
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+                let certificate = raccordo_gateway::pki::load_certificates(&cert).unwrap();
+                header.x5c = Some(vec![base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    certificate[0].as_ref(),
+                )]);
+                let claims = serde_json::json!({
+                    "aud": "https://raccordo.regione.toscana.it", "iat": now, "exp": now + 120,
+                    "jti": format!("vendor-sig-{n}"),
+                    "signed_headers": [{"digest": digest}, {"content-type": "application/json"}]
+                });
+                let der = raccordo_gateway::pki::load_private_key(&key).unwrap();
+                let token = jsonwebtoken::encode(
+                    &header,
+                    &claims,
+                    &jsonwebtoken::EncodingKey::from_ec_der(der.secret_der()),
+                )
+                .unwrap();
+                client
+                    .post(format!("{sandbox_url}/v1/referrals"))
+                    .header("Idempotency-Key", format!("vendor-{ambito}-{n}"))
+                    .header("content-type", "application/json")
+                    .header("Digest", digest)
+                    .header("Agid-JWT-Signature", token)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
             Step::Accept { referral } => {
                 client
                     .post(format!("{sandbox_url}/v1/referrals/{referral}/status"))
@@ -333,9 +375,11 @@ async fn an_ambito_client_that_behaves_is_conformant_and_one_that_does_not_retry
         let http = raccordo_gateway::client::mtls_client(&sandbox.ca, &sandbox.cert, &sandbox.key)
             .unwrap();
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let identity = (sandbox.cert.clone(), sandbox.key.clone());
         let system = tokio::spawn(scripted_system(
             sandbox.url.clone(),
             http,
+            identity,
             "prato".into(),
             retries,
             rx,
