@@ -267,18 +267,11 @@ fn run_gateway(
         let mut sandbox_gateway = None;
         let t = if sandbox {
             let data = scratch.join("sandbox");
-            let mut s = raccordo_gateway::Settings::defaults().map_err(|e| e.to_string())?;
-            s.data_dir = data.clone();
-            s.listen.address = ([127, 0, 0, 1], 0).into();
-            s.listen.workers = 2;
-            let config = raccordo_gateway::Config::from_settings(s).map_err(|e| e.to_string())?;
-            let app = raccordo_gateway::Application::build(config).map_err(|e| e.to_string())?;
-            let port = app.port();
-            let handle = app.handle();
-            sandbox_gateway = Some((handle, tokio::spawn(app.run_until_stopped())));
+            let (url, _, handle) = raccordo_conformance::profiles::sandbox_gateway(&data).await?;
+            sandbox_gateway = Some(handle);
             let pki = raccordo_gateway::pki::DevPki::new(&data);
             gateway::Target {
-                url: format!("https://localhost:{port}"),
+                url,
                 ca: pki.ca_cert(),
                 sender: gateway::Party { id: "prato".into(), cert: pki.client_cert("prato"), key: pki.client_key("prato") },
                 receiver: gateway::Party { id: "firenze".into(), cert: pki.client_cert("firenze"), key: pki.client_key("firenze") },
@@ -297,9 +290,8 @@ fn run_gateway(
         let results = gateway::run(&t, seed, only, scratch).await;
         let fingerprint = gateway::server_fingerprint(&t).await.unwrap_or_else(|e| format!("unknown: {e}"));
         let report = raccordo_conformance::report("gateway", gateway::CASES, &t.url, seed, results);
-        if let Some((handle, task)) = sandbox_gateway {
+        if let Some(handle) = sandbox_gateway {
             handle.stop(true).await;
-            let _ = task.await;
         }
         Ok((report, fingerprint, t.sender.cert.clone(), t.sender.key.clone()))
     })

@@ -194,17 +194,7 @@ impl Sandbox {
     /// Starts the real gateway on `data` (a throw-away folder) and the observing proxy; the
     /// system under test acts as `ambito`.
     pub async fn start(data: &Path, ambito: &str) -> Result<Sandbox, String> {
-        let mut s = raccordo_gateway::Settings::defaults().map_err(|e| e.to_string())?;
-        s.data_dir = data.to_owned();
-        s.listen.address = ([127, 0, 0, 1], 0).into();
-        s.listen.workers = 2;
-        let config = raccordo_gateway::Config::from_settings(s).map_err(|e| e.to_string())?;
-        let tls = raccordo_gateway::tls::server_config(&config, time::OffsetDateTime::now_utc())
-            .map_err(|e| e.to_string())?;
-        let app = raccordo_gateway::Application::build(config).map_err(|e| e.to_string())?;
-        let gateway_url = format!("https://localhost:{}", app.port());
-        let gateway_handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
+        let (gateway_url, tls, gateway_handle) = super::sandbox_gateway(data).await?;
         let pki = raccordo_gateway::pki::DevPki::new(data);
         let vendor_cert = raccordo_gateway::pki::load_certificates(&pki.client_cert(ambito))
             .map_err(|e| e.to_string())?;

@@ -136,15 +136,9 @@ fn broken_adapters_are_each_caught_by_the_test_meant_for_the_fault() {
 async fn our_gateway_is_conformant_and_its_bundle_verifies_offline() {
     raccordo_gateway::tls::install_default_provider();
     let data = tempfile::TempDir::new().unwrap();
-    let mut s = raccordo_gateway::Settings::defaults().unwrap();
-    s.data_dir = data.path().to_owned();
-    s.listen.address = ([127, 0, 0, 1], 0).into();
-    s.listen.workers = 2;
-    let app =
-        raccordo_gateway::Application::build(raccordo_gateway::Config::from_settings(s).unwrap())
-            .unwrap();
-    let port = app.port();
-    tokio::spawn(app.run_until_stopped());
+    let (url, _, _) = raccordo_conformance::profiles::sandbox_gateway(data.path())
+        .await
+        .unwrap();
     let pki = raccordo_gateway::pki::DevPki::new(data.path());
     let party = |id: &str| gateway::Party {
         id: id.into(),
@@ -152,7 +146,7 @@ async fn our_gateway_is_conformant_and_its_bundle_verifies_offline() {
         key: pki.client_key(id),
     };
     let target = gateway::Target {
-        url: format!("https://localhost:{port}"),
+        url,
         ca: pki.ca_cert(),
         sender: party("prato"),
         receiver: party("firenze"),
@@ -211,15 +205,9 @@ async fn our_gateway_is_conformant_and_its_bundle_verifies_offline() {
 async fn gateways_broken_on_purpose_are_each_caught_by_the_test_meant_for_the_fault() {
     raccordo_gateway::tls::install_default_provider();
     let data = tempfile::TempDir::new().unwrap();
-    let mut s = raccordo_gateway::Settings::defaults().unwrap();
-    s.data_dir = data.path().to_owned();
-    s.listen.address = ([127, 0, 0, 1], 0).into();
-    s.listen.workers = 2;
-    let app =
-        raccordo_gateway::Application::build(raccordo_gateway::Config::from_settings(s).unwrap())
-            .unwrap();
-    let upstream = format!("https://localhost:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (upstream, _, _) = raccordo_conformance::profiles::sandbox_gateway(data.path())
+        .await
+        .unwrap();
     let pki = raccordo_gateway::pki::DevPki::new(data.path());
     let party = |id: &str| gateway::Party {
         id: id.into(),
