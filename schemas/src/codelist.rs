@@ -45,6 +45,7 @@ lists!(
     "evidence-kind",
     "exit-destination",
     "goods",
+    "intervention-outcome",
     "legal-basis",
     "need",
     "purpose",

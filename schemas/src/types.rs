@@ -344,3 +344,25 @@ pub struct Distribution {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person: Option<Person>,
 }
+
+/// A person signalled to a street outreach unit and the unit's response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Intervention {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub ambito: AmbitoId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub signalled_at: time::OffsetDateTime,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub reached_at: Option<time::OffsetDateTime>,
+    pub outcome: Code,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_case_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<Person>,
+}

@@ -21,6 +21,7 @@ pub enum Entity {
     Episode,
     Structure,
     Distribution,
+    Intervention,
 }
 
 /// Every schema document: file name and text.
@@ -35,16 +36,21 @@ pub const DOCUMENTS: &[(&str, &str)] = &[
         "distribution",
         include_str!("../json/distribution.schema.json"),
     ),
+    (
+        "intervention",
+        include_str!("../json/intervention.schema.json"),
+    ),
 ];
 
 impl Entity {
-    pub const ALL: [Entity; 6] = [
+    pub const ALL: [Entity; 7] = [
         Entity::Person,
         Entity::Consent,
         Entity::Referral,
         Entity::Episode,
         Entity::Structure,
         Entity::Distribution,
+        Entity::Intervention,
     ];
 
     /// The short name used in file names and URIs.
@@ -56,6 +62,7 @@ impl Entity {
             Entity::Episode => "episode",
             Entity::Structure => "structure",
             Entity::Distribution => "distribution",
+            Entity::Intervention => "intervention",
         }
     }
 
@@ -238,6 +245,26 @@ fn semantic_rules(entity: Entity, instance: &Value, out: &mut Vec<SchemaViolatio
                     "/end",
                     "x-date-order",
                     "end must not precede start",
+                ));
+            }
+        }
+        Entity::Intervention => {
+            if instance.get("person").is_some() {
+                person_rules(&instance["person"], "/person", out);
+            }
+            let at = |f: &str| {
+                instance[f].as_str().and_then(|t| {
+                    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+            };
+            if let (Some(signalled), Some(reached)) = (at("signalled_at"), at("reached_at"))
+                && reached < signalled
+            {
+                out.push(violation(
+                    "/reached_at",
+                    "x-date-order",
+                    "reached_at must not precede signalled_at",
                 ));
             }
         }

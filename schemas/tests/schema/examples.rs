@@ -1,5 +1,5 @@
 use raccordo_schemas::{
-    Distribution, Entity, Episode, LegalBasis, Person, Referral, ReferralStatus, Structure,
+    Distribution, Entity, Episode, Intervention, LegalBasis, Person, Referral, ReferralStatus, Structure,
     validate,
 };
 use serde_json::Value;
@@ -38,6 +38,7 @@ fn round_trip(entity: Entity, value: &Value) -> Value {
         Entity::Episode => rt::<Episode>(value),
         Entity::Structure => rt::<Structure>(value),
         Entity::Distribution => rt::<Distribution>(value),
+        Entity::Intervention => rt::<Intervention>(value),
     }
 }
 
