@@ -52,6 +52,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
         .route("/metrics", web::get().to(metrics));
+    crate::monitoring::http::configure(cfg);
 }
 
 /// The caller the guard authenticated: a party by its certificate, or a person by a token.
@@ -73,12 +74,12 @@ impl FromRequest for Caller {
     }
 }
 
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
 /// Reads a JSON body up to the configured limit.
-async fn json_body(
+pub(crate) async fn json_body(
     req: &HttpRequest,
     payload: web::Payload,
     limit: usize,

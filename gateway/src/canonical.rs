@@ -4,9 +4,18 @@
 use serde_json::Value;
 
 pub fn digest(value: &Value) -> String {
+    sha256_hex(&bytes(value))
+}
+
+/// The canonical form itself: keys sorted, no white space (what signatures are made over).
+pub fn bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(512);
     write(value, &mut out);
-    crate::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &out).as_ref())
+    out
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    crate::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref())
 }
 
 fn write(value: &Value, out: &mut Vec<u8>) {

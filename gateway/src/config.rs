@@ -31,6 +31,7 @@ pub struct Settings {
     pub limits: LimitSettings,
     pub signatures: SignatureSettings,
     pub people: PeopleSettings,
+    pub monitoring: crate::monitoring::MonitoringSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -253,6 +254,7 @@ pub struct Config {
     pub signature_audience: String,
     /// The people listener and its identity provider; `None` when no issuer is configured.
     pub people: Option<crate::people::PeopleConfig>,
+    pub monitoring: crate::monitoring::MonitoringSettings,
     pub policy: crate::policy::PolicyTable,
     pub ambiti: Vec<AmbitoSettings>,
 }
@@ -358,6 +360,7 @@ impl Config {
                 rate: s.limits.requests_per_second.max(0.0),
                 burst: s.limits.burst.max(1.0),
             },
+            monitoring: s.monitoring,
             policy: crate::policy::PolicyTable { rows: s.policy },
             ambiti: s.ambiti,
             data_dir,

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod lifecycle;
 pub mod linkage;
 pub mod metrics;
+pub mod monitoring;
 pub mod overdue;
 pub mod people;
 pub mod persons;

@@ -66,6 +66,14 @@ pub enum ApiError {
     Unavailable,
     /// The identity provider's keys could not be fetched to check a token.
     IdentityProviderUnavailable,
+    /// None of the media types the client accepts can be produced.
+    NotAcceptable {
+        supported: &'static [&'static str],
+    },
+    /// Stored data no longer matches the digest it was signed with.
+    Integrity {
+        message: String,
+    },
     Internal,
 }
 
@@ -202,6 +210,18 @@ impl ApiError {
                 "The identity provider could not be reached",
                 "the gateway could not fetch the identity provider's keys to check the token; retry later".into(),
             ),
+            ApiError::NotAcceptable { supported } => (
+                StatusCode::NOT_ACCEPTABLE,
+                "not-acceptable",
+                "None of the accepted media types can be produced",
+                format!("ask in Accept for one of: {}", supported.join(", ")),
+            ),
+            ApiError::Integrity { message } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "integrity-check-failed",
+                "Stored data failed its integrity check",
+                message.clone(),
+            ),
             ApiError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -225,21 +245,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, code, title, detail) = self.parts();
-        let (errors, parameter) = match self {
-            ApiError::Unprocessable { violations, .. } => (violations.as_slice(), None),
-            ApiError::BadParameter { parameter, .. } => (&[][..], Some(*parameter)),
-            _ => (&[][..], None),
-        };
-        let body = Problem {
-            kind: format!("{PROBLEM_BASE}{code}"),
-            title,
-            status: status.as_u16(),
-            detail,
-            code,
-            errors,
-            parameter,
-        };
+        let status = self.parts().0;
+        let body = self.problem_at("");
         let mut response = HttpResponse::build(status);
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
         match self {
@@ -266,6 +273,46 @@ impl ResponseError for ApiError {
             _ => {}
         }
         response.body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+impl ApiError {
+    /// The problem document, with every pointer under `at` (the place of one record in a
+    /// batch).
+    pub fn problem_at(&self, at: &str) -> serde_json::Value {
+        let (status, code, title, mut detail) = self.parts();
+        let (errors, parameter): (Vec<SchemaViolation>, _) = match self {
+            ApiError::Unprocessable { violations, .. } => (
+                violations
+                    .iter()
+                    .map(|v| SchemaViolation {
+                        pointer: format!("{at}{}", v.pointer),
+                        ..v.clone()
+                    })
+                    .collect(),
+                None,
+            ),
+            ApiError::BadParameter { parameter, .. } => (Vec::new(), Some(*parameter)),
+            _ => (Vec::new(), None),
+        };
+        if !at.is_empty()
+            && let [one] = errors.as_slice()
+        {
+            detail = format!(
+                "{} (at '{}', rule '{}')",
+                one.message, one.pointer, one.keyword
+            );
+        }
+        serde_json::to_value(Problem {
+            kind: format!("{PROBLEM_BASE}{code}"),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            errors: &errors,
+            parameter,
+        })
+        .unwrap_or_default()
     }
 }
 

@@ -112,6 +112,18 @@ impl Registry {
         self.parties.get(id).cloned()
     }
 
+    /// The ids of the ambiti (not the Region), sorted.
+    pub fn ambito_ids(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .parties
+            .values()
+            .filter(|p| p.kind == PartyKind::Ambito)
+            .map(|p| p.id.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
     pub fn is_ambito(&self, id: &str) -> bool {
         self.parties
             .get(id)

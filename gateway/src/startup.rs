@@ -33,6 +33,8 @@ pub enum StartupError {
     #[error(transparent)]
     Metrics(#[from] MetricsError),
     #[error("{0}")]
+    Monitoring(String),
+    #[error("{0}")]
     Schema(String),
     #[error(transparent)]
     People(#[from] crate::people::provider::ProviderError),
@@ -79,6 +81,8 @@ impl Application {
             )),
             None => None,
         };
+        let monitoring = crate::monitoring::Monitoring::new(&config.monitoring, &master)
+            .map_err(|e| StartupError::Monitoring(e.to_string()))?;
         let store = Store::open(&config.data_dir.join("store"))?;
         let epoch = store.get::<u32>(crate::persons::EPOCH_KEY)?.unwrap_or(1);
         let encoder = crate::linkage::keys::encoder(&master, epoch)?;
@@ -107,6 +111,7 @@ impl Application {
             rate_limiter: crate::rate_limit::RateLimiter::new(config.limits),
             revocations: crate::revocation::Revocations::new(config.revoked_file.clone()),
             people,
+            monitoring,
         });
         let (listener, port) = bind(config.listen, "the mTLS listener")?;
         let people_listener = match &config.people {

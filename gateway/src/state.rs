@@ -28,4 +28,6 @@ pub struct AppState {
     pub revocations: crate::revocation::Revocations,
     /// The identity provider people sign in with; `None` when none is configured.
     pub people: Option<std::sync::Arc<crate::people::provider::IdentityProvider>>,
+    /// Statistical records, indicator tables and releases.
+    pub monitoring: crate::monitoring::Monitoring,
 }

@@ -1,6 +1,6 @@
 use raccordo_schemas::{
-    Distribution, Entity, Episode, Intervention, LegalBasis, Person, Referral, ReferralStatus, Structure,
-    validate,
+    Distribution, Entity, Episode, Intervention, LegalBasis, Person, Referral, ReferralStatus,
+    Structure, validate,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
