@@ -23,6 +23,9 @@ pub mod records;
 pub mod release;
 pub mod tables;
 
+#[cfg(test)]
+mod disclosure_tests;
+
 use crate::keys::{KeyError, MasterKey};
 use serde::Deserialize;
 
