@@ -84,6 +84,9 @@ impl Application {
         let monitoring = crate::monitoring::Monitoring::new(&config.monitoring, &master)
             .map_err(|e| StartupError::Monitoring(e.to_string()))?;
         let store = Store::open(&config.data_dir.join("store"))?;
+        if let Ok(mut cube) = monitoring.cube.write() {
+            *cube = crate::monitoring::cube::Cube::load(&store, monitoring.threads)?;
+        }
         let epoch = store.get::<u32>(crate::persons::EPOCH_KEY)?.unwrap_or(1);
         let encoder = crate::linkage::keys::encoder(&master, epoch)?;
         let pseudonyms = Pseudonymiser::new(master, epoch)?;

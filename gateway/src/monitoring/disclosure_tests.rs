@@ -53,8 +53,10 @@ fn release(
         .map(|a| ((a.clone(), "night_shelter".to_owned()), 30))
         .collect();
     let periods = tables::periods("2026").unwrap();
+    let cube = super::cube::Cube::from_records(records);
     let input = Input {
-        records,
+        records: cube.rows(),
+        record_ambiti: cube.ambiti(),
         referrals,
         places: &places,
         ambiti: &ambiti,

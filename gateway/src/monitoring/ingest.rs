@@ -5,7 +5,7 @@
 //! A body is one record or an array of up to `MAX_BATCH`; each record of a batch is accepted or
 //! refused on its own (a refusal names the pointer from the batch's root), and the rest goes on.
 
-use super::records::{self, Kind, Reduced, StatRecord};
+use super::records::{self, Kind, Reduced};
 use crate::problem::ApiError;
 use crate::registry::Party;
 use crate::state::AppState;
@@ -18,14 +18,13 @@ use time::OffsetDateTime;
 pub const MAX_BATCH: usize = 1000;
 pub const PREFIX: &[u8] = b"stat/";
 
-/// Where a statistical record is filed: the local id as a digest (it may echo a case number).
+/// Where a statistical record is filed: `stat/<kind>/<ambito>/` and the first 16 bytes of the
+/// SHA-256 of the local id (it may echo a case number), raw to keep keys short.
 pub fn key(kind: Kind, ambito: &str, local_id: &str) -> Vec<u8> {
-    format!(
-        "stat/{}/{ambito}/{}",
-        kind.as_str(),
-        crate::canonical::sha256_hex(local_id.as_bytes())
-    )
-    .into_bytes()
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, local_id.as_bytes());
+    let mut k = format!("stat/{}/{ambito}/", kind.as_str()).into_bytes();
+    k.extend_from_slice(&digest.as_ref()[..16]);
+    k
 }
 
 fn entity(kind: Kind) -> Entity {
@@ -81,38 +80,50 @@ fn file_one(
     let monitoring = &state.monitoring;
     let key = key(kind, &caller.id, &reduced.local_id);
     let identity = reduced.person.as_ref().and_then(|p| p.identity.clone());
-    state.store.write(|txn| -> Result<bool, ApiError> {
-        let subject = match &identity {
-            Some(identity) => {
-                let linked = crate::persons::link(state, txn, Some(identity), now)?;
-                let mut person = linked.person;
-                reduced.set_unit(monitoring.units.person(&person.id));
-                if person.ambiti.insert(caller.id.clone()) || linked.new {
-                    txn.put(&crate::persons::key(&person.id), &person)?;
+    let (replaced, ticket) = state.store.write_then(
+        |txn| -> Result<(bool, records::StatRecord), ApiError> {
+            let subject = match &identity {
+                Some(identity) => {
+                    let linked = crate::persons::link(state, txn, Some(identity), now)?;
+                    let mut person = linked.person;
+                    reduced.set_unit(monitoring.units.person(&person.id));
+                    if person.ambiti.insert(caller.id.clone()) || linked.new {
+                        txn.put(&crate::persons::key(&person.id), &person)?;
+                    }
+                    Some(person.id)
                 }
-                Some(person.id)
+                None => {
+                    reduced.set_unit(monitoring.units.record(
+                        kind.as_str(),
+                        &caller.id,
+                        &reduced.local_id,
+                    ));
+                    None
+                }
+            };
+            let replaced = txn
+                .tree()
+                .get(&key)
+                .map_err(crate::store::StoreError::from)?
+                .is_some();
+            txn.put_bytes(&key, reduced.record.encode());
+            txn.audit(AuditRecord {
+                at: now,
+                actor: caller.id.clone(),
+                action: format!("statistics.{}", kind.as_str()),
+                referral: None,
+                subject,
+                detail: Some(if replaced { "replaced" } else { "recorded" }.into()),
+            })?;
+            Ok((replaced, reduced.record.clone()))
+        },
+        |(_, record)| {
+            if let Ok(mut cube) = monitoring.cube.write() {
+                cube.upsert(&key, record);
             }
-            None => {
-                reduced.set_unit(monitoring.units.record(
-                    kind.as_str(),
-                    &caller.id,
-                    &reduced.local_id,
-                ));
-                None
-            }
-        };
-        let replaced = txn.get::<StatRecord>(&key)?.is_some();
-        txn.put(&key, &reduced.record)?;
-        txn.audit(AuditRecord {
-            at: now,
-            actor: caller.id.clone(),
-            action: format!("statistics.{}", kind.as_str()),
-            referral: None,
-            subject,
-            detail: Some(if replaced { "replaced" } else { "recorded" }.into()),
-        })?;
-        Ok(replaced)
-    })
+        },
+    )?;
+    Ok((replaced.0, ticket))
 }
 
 /// What the API answers, and the ticket to wait for before answering (none if nothing was

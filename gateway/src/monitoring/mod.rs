@@ -5,6 +5,7 @@
 //!   arrives (no identity, no free text; the person as a keyed unit).
 //! - `ingest.rs`: the API's side of receiving them.
 //! - `catalogue.rs`: the indicator catalogue (data, versioned).
+//! - `cube.rs`: the statistical records in memory, compact, for releases.
 //! - `cell_key.rs`: record keys, cell keys and the perturbation table.
 //! - `tables.rs`: counting and publishing every cell of every indicator.
 //! - `release.rs`: the ledger of releases, their signed manifests and the check that unchanged
@@ -16,6 +17,7 @@
 pub mod bench;
 pub mod catalogue;
 pub mod cell_key;
+pub mod cube;
 pub mod formats;
 pub mod http;
 pub mod ingest;
@@ -62,6 +64,7 @@ pub struct Monitoring {
     pub units: records::UnitKeys,
     pub signer: release::Signer,
     pub threads: usize,
+    pub cube: std::sync::RwLock<cube::Cube>,
 }
 
 impl Monitoring {
@@ -89,6 +92,7 @@ impl Monitoring {
             signer: release::Signer::new(&master.derive("raccordo/v1/monitoring/release-signing")?)
                 .ok_or(MonitoringError::Signer)?,
             threads,
+            cube: std::sync::RwLock::new(cube::Cube::default()),
         })
     }
 }

@@ -13,8 +13,7 @@
 //!   match the signed manifest.
 
 use super::catalogue::Catalogue;
-use super::ingest::PREFIX as STAT_PREFIX;
-use super::records::{StatRecord, day_number};
+use super::records::day_number;
 use super::tables::{self, Input, Period, ReferralFacts, Table};
 use crate::problem::ApiError;
 use crate::referrals::StoredReferral;
@@ -116,16 +115,14 @@ struct Head {
     hash: String,
 }
 
-/// Everything a release is computed from, read from the store.
+/// What a release is computed from beside the statistical records (which are in the cube).
 pub struct Loaded {
-    pub records: Vec<StatRecord>,
     pub referrals: Vec<ReferralFacts>,
     pub places: HashMap<(String, String), u64>,
 }
 
 /// Reads the statistical records, the referrals and the published places.
 pub fn load(state: &AppState) -> Result<Loaded, ApiError> {
-    let records = load_records(&state.store)?;
     let mut referrals = Vec::new();
     for item in state.store.tree().scan_prefix(keys::REFERRAL) {
         let (_, v) = item.map_err(crate::store::StoreError::from)?;
@@ -144,23 +141,7 @@ pub fn load(state: &AppState) -> Result<Loaded, ApiError> {
                 .or_insert(0) += u64::from(c.places);
         }
     }
-    Ok(Loaded {
-        records,
-        referrals,
-        places,
-    })
-}
-
-/// Every statistical record in the store.
-pub fn load_records(
-    store: &crate::store::Store,
-) -> Result<Vec<StatRecord>, crate::store::StoreError> {
-    let mut records = Vec::new();
-    for item in store.tree().scan_prefix(STAT_PREFIX) {
-        let (_, v) = item?;
-        records.push(serde_json::from_slice::<StatRecord>(&v)?);
-    }
-    Ok(records)
+    Ok(Loaded { referrals, places })
 }
 
 /// What the monitoring takes from a referral: when it was sent, accepted or rejected, and its
@@ -226,8 +207,14 @@ pub fn compute(
     let loaded = load(state)?;
     let ambiti = ambiti(state);
     let m = &state.monitoring;
+    // A copy of the cube's rows, so that ingest goes on while the tables are computed.
+    let (records, record_ambiti) = {
+        let cube = m.cube.read().map_err(|_| ApiError::Internal)?;
+        (cube.rows().to_vec(), cube.ambiti().to_vec())
+    };
     let input = Input {
-        records: &loaded.records,
+        records: &records,
+        record_ambiti: &record_ambiti,
         referrals: &loaded.referrals,
         places: &loaded.places,
         ambiti: &ambiti,
@@ -236,7 +223,7 @@ pub fn compute(
     };
     let tables = tables::compute(&m.catalogue, &input, &m.ptable, m.protection, m.threads);
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for r in &loaded.records {
+    for r in &records {
         *counts.entry(r.kind.as_str()).or_default() += 1;
     }
     let inputs = json!({

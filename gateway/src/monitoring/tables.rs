@@ -104,9 +104,59 @@ pub struct ReferralFacts {
     pub ethos_light: Option<String>,
 }
 
+/// A statistical record as the tables read it: codes made small numbers once, when the record
+/// arrives (`cube.rs`), so that a release does no string work per record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compact {
+    pub fingerprint: u64,
+    pub key: u32,
+    /// Index into the cube's list of ambiti.
+    pub ambito: u16,
+    pub kind: Kind,
+    /// Service type or kit type index; for interventions 0 when the person was reached.
+    pub category: u16,
+    /// Sex, age band, citizenship group, ETHOS Light value indexes.
+    pub attrs: [u8; 4],
+    pub start: i32,
+    /// Last day, inclusive; `i32::MAX` while open.
+    pub end: i32,
+    pub quantity: u32,
+    /// `u32::MAX` when none.
+    pub minutes: u32,
+}
+
+impl Compact {
+    pub fn from_record(r: &StatRecord, ambito: u16, dims: &Dims) -> Compact {
+        let category = match r.kind {
+            Kind::Episode => u16::from(dims.idx(Dim::ServiceType, Some(&r.category))),
+            Kind::Distribution => u16::from(dims.idx(Dim::KitType, Some(&r.category))),
+            Kind::Intervention => u16::from(r.category != "reached"),
+        };
+        Compact {
+            fingerprint: r.fingerprint,
+            key: r.key,
+            ambito,
+            kind: r.kind,
+            category,
+            attrs: [
+                dims.idx(Dim::Sex, r.sex.as_deref()),
+                dims.idx(Dim::AgeBand, r.age_band.as_deref()),
+                dims.idx(Dim::CitizenshipGroup, r.citizenship_group.as_deref()),
+                dims.idx(Dim::EthosLight, r.ethos_light.as_deref()),
+            ],
+            start: r.start,
+            end: r.end.unwrap_or(i32::MAX),
+            quantity: r.quantity,
+            minutes: r.minutes.unwrap_or(u32::MAX),
+        }
+    }
+}
+
 /// Everything a release is computed from.
 pub struct Input<'a> {
-    pub records: &'a [StatRecord],
+    pub records: &'a [Compact],
+    /// The names behind `Compact::ambito`.
+    pub record_ambiti: &'a [String],
     pub referrals: &'a [ReferralFacts],
     /// Places published by each ambito, by service type.
     pub places: &'a HashMap<(String, String), u64>,
@@ -168,9 +218,9 @@ pub struct Table {
 /// Rows of the computation: records interned to small numbers.
 #[derive(Clone, Copy)]
 struct Row {
-    unit: u32,
-    key: u32,
+    /// The unit's fingerprint: uniformly random, so it groups rows by unit as it is.
     fingerprint: u64,
+    key: u32,
     /// Ambito index (sender for referrals).
     ambito: u16,
     /// Receiver index (referrals).
@@ -192,7 +242,7 @@ struct Row {
     urgency: u8,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum RowKind {
     Episode,
     Distribution,
@@ -209,30 +259,34 @@ fn urgency_index(code: &str) -> u8 {
 }
 
 /// The value index of a code in a dimension (`_U` when absent or unknown).
-struct Dims {
+pub struct Dims {
     values: HashMap<Dim, Vec<String>>,
-    index: HashMap<Dim, HashMap<String, u8>>,
+    /// Looked up for every field of every record: a fast non-cryptographic hash (the keys are
+    /// code lists, not attacker-chosen in bulk).
+    index: HashMap<Dim, HashMap<String, u8, foldhash::fast::FixedState>>,
+}
+
+impl Default for Dims {
+    fn default() -> Dims {
+        Dims::new()
+    }
 }
 
 impl Dims {
-    fn new() -> Dims {
+    pub fn new() -> Dims {
         let mut values = HashMap::new();
         let mut index = HashMap::new();
         for d in Dim::ALL {
             let v = d.values();
-            index.insert(
-                d,
-                v.iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.clone(), i as u8))
-                    .collect(),
-            );
+            let mut m = HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0));
+            m.extend(v.iter().enumerate().map(|(i, c)| (c.clone(), i as u8)));
+            index.insert(d, m);
             values.insert(d, v);
         }
         Dims { values, index }
     }
 
-    fn idx(&self, d: Dim, code: Option<&str>) -> u8 {
+    pub fn idx(&self, d: Dim, code: Option<&str>) -> u8 {
         let unknown = self.values.get(&d).map_or(0, |v| v.len().saturating_sub(1)) as u8;
         code.and_then(|c| self.index.get(&d)?.get(c).copied())
             .unwrap_or(unknown)
@@ -251,49 +305,38 @@ impl Dims {
 }
 
 fn intern(input: &Input<'_>, dims: &Dims) -> Vec<Row> {
-    let ambito_index: HashMap<&str, u16> = input
-        .ambiti
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (a.as_str(), i as u16))
-        .collect();
+    let mut ambito_index: HashMap<&str, u16, foldhash::fast::FixedState> =
+        HashMap::with_hasher(foldhash::fast::FixedState::with_seed(0));
+    ambito_index.extend(
+        input
+            .ambiti
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), i as u16)),
+    );
     let amb = |a: &str| ambito_index.get(a).copied().unwrap_or(u16::MAX);
-    let mut units: HashMap<u64, u32> =
-        HashMap::with_capacity(input.records.len() / 2 + input.referrals.len());
-    let mut unit_of = |fp: u64| -> u32 {
-        let next = units.len() as u32;
-        *units.entry(fp).or_insert(next)
-    };
+    let remap: Vec<u16> = input.record_ambiti.iter().map(|a| amb(a)).collect();
     let mut rows = Vec::with_capacity(input.records.len() + input.referrals.len());
     for r in input.records {
-        let (kind, cat_dim) = match r.kind {
-            Kind::Episode => (RowKind::Episode, Some(Dim::ServiceType)),
-            Kind::Distribution => (RowKind::Distribution, Some(Dim::KitType)),
-            Kind::Intervention => (RowKind::Intervention, None),
-        };
-        let category = match cat_dim {
-            Some(d) => u16::from(dims.idx(d, Some(&r.category))),
-            // Interventions: 0 when the person was reached.
-            None => u16::from(r.category != "reached"),
-        };
         rows.push(Row {
-            unit: unit_of(r.fingerprint),
             key: r.key,
             fingerprint: r.fingerprint,
-            ambito: amb(&r.ambito),
+            ambito: remap
+                .get(usize::from(r.ambito))
+                .copied()
+                .unwrap_or(u16::MAX),
             receiver: u16::MAX,
-            kind,
-            category,
-            attrs: [
-                dims.idx(Dim::Sex, r.sex.as_deref()),
-                dims.idx(Dim::AgeBand, r.age_band.as_deref()),
-                dims.idx(Dim::CitizenshipGroup, r.citizenship_group.as_deref()),
-                dims.idx(Dim::EthosLight, r.ethos_light.as_deref()),
-            ],
+            kind: match r.kind {
+                Kind::Episode => RowKind::Episode,
+                Kind::Distribution => RowKind::Distribution,
+                Kind::Intervention => RowKind::Intervention,
+            },
+            category: r.category,
+            attrs: r.attrs,
             start: r.start,
-            end: r.end.unwrap_or(i32::MAX),
+            end: r.end,
             quantity: r.quantity,
-            minutes: r.minutes.unwrap_or(u32::MAX),
+            minutes: r.minutes,
             accepted: NONE_DAY,
             rejected: NONE_DAY,
             urgency: 0,
@@ -301,7 +344,6 @@ fn intern(input: &Input<'_>, dims: &Dims) -> Vec<Row> {
     }
     for f in input.referrals {
         rows.push(Row {
-            unit: unit_of(f.fingerprint),
             key: f.key,
             fingerprint: f.fingerprint,
             ambito: amb(&f.sender),
@@ -493,8 +535,9 @@ pub fn compute(
 ) -> Vec<Table> {
     let dims = Dims::new();
     let mut rows = intern(input, &dims);
-    // Group by unit: each unit adds itself once to each cell.
-    rows.sort_unstable_by_key(|r| r.unit);
+    // Group by kind, then unit: each unit adds itself once to each cell, and each indicator
+    // reads only the groups of the one kind of record it counts.
+    rows.sort_unstable_by_key(|r| (r.kind as u8, r.fingerprint));
     let groups = group_bounds(&rows);
     catalogue
         .indicators
@@ -511,7 +554,10 @@ fn group_bounds(rows: &[Row]) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
     for i in 1..=rows.len() {
-        if i == rows.len() || rows[i].unit != rows[start].unit {
+        if i == rows.len()
+            || rows[i].fingerprint != rows[start].fingerprint
+            || rows[i].kind != rows[start].kind
+        {
             out.push((start, i));
             start = i;
         }
@@ -531,6 +577,20 @@ fn compute_one(
     threads: usize,
 ) -> Table {
     let layout = Layout::new(ind, input.periods.len(), input.ambiti.len(), dims);
+    let kind = match ind.measure {
+        Measure::PersonsActive { .. }
+        | Measure::PersonsStarting { .. }
+        | Measure::BedNights { .. }
+        | Measure::Occupancy { .. } => RowKind::Episode,
+        Measure::Items => RowKind::Distribution,
+        Measure::ReachedWithin { .. } => RowKind::Intervention,
+        Measure::Referrals { .. }
+        | Measure::MedianHoursToAcceptance
+        | Measure::ReferralsAnsweredWithin { .. } => RowKind::Referral,
+    };
+    let from = groups.partition_point(|g| rows[g.0].kind < kind);
+    let to = groups.partition_point(|g| rows[g.0].kind <= kind);
+    let groups = &groups[from..to];
     let services: Vec<u16> = match &ind.measure {
         Measure::PersonsActive { service_types }
         | Measure::PersonsStarting { service_types }

@@ -97,6 +97,19 @@ impl Store {
     where
         E: From<StoreError>,
     {
+        self.write_then(f, |_| {})
+    }
+
+    /// As `write`, and runs `then` once the batch is applied, still as the only writer: for
+    /// in-memory views of the store that must follow its order of writes.
+    pub fn write_then<T, E>(
+        &self,
+        f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
+        then: impl FnOnce(&T),
+    ) -> Result<(T, Ticket), E>
+    where
+        E: From<StoreError>,
+    {
         let mut state = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
         let mut txn = WriteTxn {
             tree: &self.tree,
@@ -120,6 +133,7 @@ impl Store {
         self.tree.apply_batch(batch).map_err(StoreError::from)?;
         state.next_seq = next_seq;
         state.audit_head = audit_head;
+        then(&out);
         drop(state);
         self.flusher.committed(last);
         Ok((out, Ticket(last)))
@@ -257,6 +271,12 @@ impl WriteTxn<'_> {
         self.batch.insert(key, serde_json::to_vec(value)?);
         self.dirty = true;
         Ok(())
+    }
+
+    /// Stores bytes as they are (records with their own encoding).
+    pub fn put_bytes(&mut self, key: &[u8], value: Vec<u8>) {
+        self.batch.insert(key, value);
+        self.dirty = true;
     }
 
     pub fn remove(&mut self, key: &[u8]) {
