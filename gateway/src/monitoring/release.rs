@@ -183,9 +183,10 @@ pub fn ambiti(state: &AppState) -> Vec<String> {
     state.registry.ambito_ids()
 }
 
-/// The published form of a table (what its digest is over): the observations, canonical JSON.
-pub fn published_bytes(table: &Table) -> Vec<u8> {
-    crate::canonical::bytes(&serde_json::to_value(&table.observations).unwrap_or_default())
+/// The form of a table its digest is over: its SDMX-CSV, exactly as
+/// `GET /v1/releases/{id}/data?indicator=<id>` serves it, so that anyone can check it.
+pub fn published_bytes(catalogue: &Catalogue, table: &Table) -> Vec<u8> {
+    super::formats::sdmx_csv(catalogue, std::slice::from_ref(table))
 }
 
 fn bad_period() -> ApiError {
@@ -344,7 +345,7 @@ pub fn create(
             json!({
                 "indicator": t.indicator,
                 "observations": t.observations.len(),
-                "sha256": crate::canonical::sha256_hex(&published_bytes(t)),
+                "sha256": crate::canonical::sha256_hex(&published_bytes(&m.catalogue, t)),
             })
         })
         .collect();
@@ -471,7 +472,7 @@ pub fn tables_of(state: &AppState, entry: &Entry) -> Result<Vec<Table>, ApiError
             .ok_or_else(|| ApiError::Integrity {
                 message: format!("table {indicator} of this release is missing"),
             })?;
-        if crate::canonical::sha256_hex(&published_bytes(&table))
+        if crate::canonical::sha256_hex(&published_bytes(&state.monitoring.catalogue, &table))
             != t["sha256"].as_str().unwrap_or("")
         {
             tracing::error!(release = %entry.id, indicator, "release table does not match its signed digest");

@@ -9,6 +9,7 @@ mod durability;
 mod harness;
 mod inbox;
 mod lifecycle;
+mod monitoring;
 mod oidc;
 mod ops;
 mod people;
