@@ -7,6 +7,7 @@
 //! and a cross-origin `Origin` is refused.
 
 pub mod i18n;
+mod monitoring;
 pub mod pages;
 
 use crate::api::State;
@@ -24,12 +25,13 @@ const SIGN_IN_COOKIE: &str = "__Host-raccordo_signin";
 const LANG_COOKIE: &str = "__Host-raccordo_lang";
 
 /// The messages the console can show instead of a page (keys `error.<code>`).
-pub const MESSAGES: [&str; 5] = [
+pub const MESSAGES: [&str; 6] = [
     "csrf",
     "sign_in_state",
     "sign_in_refused",
     "provider_unavailable",
     "not_found",
+    "forbidden",
 ];
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -38,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/console/login", web::get().to(sign_in))
         .route("/console/callback", web::get().to(callback))
         .route("/console/logout", web::post().to(sign_out))
+        .route("/console/monitoring", web::get().to(monitoring::page))
+        .route(
+            "/console/monitoring/releases",
+            web::post().to(monitoring::make_release),
+        )
         .route("/console/static/console.css", web::get().to(stylesheet));
 }
 
@@ -340,25 +347,13 @@ async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpRespo
     let Some((token, session)) = session_of(&req, &state, now) else {
         return see_other("/console/").finish();
     };
-    let same_origin = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|o| o == origin(&provider.config.public_url));
     let form: Option<SignOutForm> = serde_urlencoded_form(&body);
-    let token_matches = form.is_some_and(|f| {
-        aws_lc_rs::constant_time::verify_slices_are_equal(
-            f.csrf.as_bytes(),
-            session.csrf.as_bytes(),
-        )
-        .is_ok()
-    });
-    if !same_origin || !token_matches {
-        tracing::warn!(
-            same_origin,
-            token_matches,
-            "console form refused: cross-origin or without this session's CSRF token"
-        );
+    if !form_accepted(
+        &req,
+        &provider.config.public_url,
+        &session,
+        form.map(|f| f.csrf),
+    ) {
         return message(&state, StatusCode::FORBIDDEN, lang, "csrf");
     }
     match sessions::close(&state.store, &token, &session.actor, now) {
@@ -376,6 +371,33 @@ async fn sign_out(req: HttpRequest, state: State, body: web::Bytes) -> HttpRespo
     let mut r = see_other(&next).finish();
     let _ = r.add_removal_cookie(&expired(SESSION_COOKIE));
     r
+}
+
+/// Whether a console form may act: same origin (or no Origin header), and the session's CSRF
+/// token, compared in constant time.
+fn form_accepted(
+    req: &HttpRequest,
+    public_url: &str,
+    session: &Session,
+    csrf: Option<String>,
+) -> bool {
+    let same_origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|o| o == origin(public_url));
+    let token_matches = csrf.is_some_and(|c| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(c.as_bytes(), session.csrf.as_bytes())
+            .is_ok()
+    });
+    if !same_origin || !token_matches {
+        tracing::warn!(
+            same_origin,
+            token_matches,
+            "console form refused: cross-origin or without this session's CSRF token"
+        );
+    }
+    same_origin && token_matches
 }
 
 /// `scheme://host[:port]` of a URL.

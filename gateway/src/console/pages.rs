@@ -6,7 +6,7 @@ use minijinja::value::{Kwargs, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
 use std::sync::OnceLock;
 
-pub const TEMPLATES: [(&str, &str); 4] = [
+pub const TEMPLATES: [(&str, &str); 5] = [
     (
         "base.html",
         include_str!("../../console/templates/base.html"),
@@ -22,6 +22,10 @@ pub const TEMPLATES: [(&str, &str); 4] = [
     (
         "message.html",
         include_str!("../../console/templates/message.html"),
+    ),
+    (
+        "monitoring.html",
+        include_str!("../../console/templates/monitoring.html"),
     ),
 ];
 

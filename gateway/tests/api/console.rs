@@ -99,6 +99,20 @@ fn artifacts() -> PathBuf {
 #[tokio::test]
 async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
     let (app, _provider) = console().await;
+    // Something to chart: a few ambiti with many people, one with two (confidential cells).
+    for (ambito, n) in [("prato", 25), ("firenze", 40), ("siena", 2)] {
+        let batch: Vec<Value> = (0..n)
+            .map(|i| {
+                json!({
+                    "id": format!("{ambito}-{i}"), "ambito": ambito, "service_type": "case_management",
+                    "start": format!("2026-{:02}-10", 1 + (i % 12)),
+                    "person": {"profile": {"ethos": "1", "age_band": "35-44", "sex": "male", "citizenship_group": "italian"}}
+                })
+            })
+            .collect();
+        let r = app.post(ambito, "/v1/episodes", &json!(batch)).await;
+        assert_eq!(r.body["recorded"], n, "{}", r.text);
+    }
     let shots = artifacts();
     let config = app.dir.path().join("browser.json");
     std::fs::write(
@@ -107,6 +121,7 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
             "console": app.people_url("/console/"),
             "login": "admin",
             "screenshot_dir": shots,
+            "monitoring": {"period": "2026"},
         }))
         .unwrap(),
     )
@@ -153,6 +168,29 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
     assert_eq!(session["sameSite"], "Lax");
     assert_eq!(session["path"], "/");
 
+    // The monitoring page: the analyst made a release with the form and sees one chart per
+    // indicator, with the confidential cells drawn as such.
+    assert_eq!(report["monitoring_made"], true, "{report:#}");
+    let charts = report["monitoring_charts"].as_array().unwrap();
+    assert_eq!(charts.len(), 12, "{report:#}");
+    assert!(charts.contains(&json!("PERSONS_IN_CHARGE")));
+    assert!(
+        report["monitoring_bars"].as_u64().unwrap() >= 12 * 10 * 4,
+        "{report:#}"
+    );
+    assert!(
+        report["monitoring_flagged"].as_u64().unwrap() > 0,
+        "{report:#}"
+    );
+    let release = report["monitoring_release"].as_str().unwrap();
+    let manifest = app.get("region", &format!("/v1/releases/{release}")).await;
+    assert!(
+        manifest.body["manifest"]["created_by"]
+            .as_str()
+            .unwrap()
+            .starts_with("staff:")
+    );
+
     // Forms without the session's CSRF token are refused, whatever else they carry.
     assert_eq!(report["csrf_missing_status"], 403);
     assert_eq!(report["csrf_forged_status"], 403);
@@ -164,7 +202,11 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
     // Signing out ends the session here and at the provider.
     assert_eq!(report["signed_out"], true, "{report:#}");
     assert_eq!(report["still_signed_out"], true);
-    for shot in ["console-home-it.png", "console-home-en.png"] {
+    for shot in [
+        "console-home-it.png",
+        "console-home-en.png",
+        "console-monitoring-it.png",
+    ] {
         let meta = std::fs::metadata(shots.join(shot)).unwrap();
         assert!(meta.len() > 5_000, "{shot} is a real screenshot");
     }

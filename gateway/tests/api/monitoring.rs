@@ -23,6 +23,7 @@ fn episode(ambito: &str, id: &str, service: &str, start: &str, person: Value) ->
 fn exact(s: &mut raccordo_gateway::config::Settings) {
     s.monitoring.threshold = 1;
     s.monitoring.max_noise = 0;
+    s.monitoring.magnitude_noise = 0.0;
 }
 
 impl TestApp {

@@ -19,6 +19,11 @@
 //                  of the console's host; other_cookie_names: the other cookies of that host
 //                  (the provider's _session, _interaction... appear there too: cookies ignore ports)
 //   e screenshot:  <screenshot_dir>/console-home-it.png (full page)
+//   e2 monitoring (only when config.monitoring = {"period": "2026"}): follow
+//                  [data-testid=monitoring-link], make a release of that period with the form,
+//                  then monitoring_made, monitoring_charts (data-indicator of every chart),
+//                  monitoring_bars, monitoring_flagged (bars with data-flag=Q),
+//                  monitoring_release (data-release), console-monitoring-it.png
 //   f csrf:        csrf_missing_status, csrf_forged_status (POST <console>logout with the
 //                  browser's cookies, no redirects followed)
 //   g lang_en:     click [data-testid=lang-en]; home_title_en, lang_attr_en, console-home-en.png
@@ -199,6 +204,24 @@ async function run() {
   await step('screenshot', async () => {
     await page.screenshot({ path: shot('console-home-it.png'), fullPage: true });
   });
+
+  if (config.monitoring) {
+    await step('monitoring', async () => {
+      await page.locator('[data-testid=monitoring-link]').click();
+      await page.waitForLoadState('load');
+      await page.locator('input[name=period]').fill(config.monitoring.period);
+      await page.locator('[data-testid=make-release]').click();
+      await page.locator('[data-testid=chart]').first().waitFor({ state: 'visible' });
+      report.monitoring_made = await visible(page.locator('[data-testid=release-made]'));
+      report.monitoring_charts = await page.locator('[data-testid=chart]')
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-indicator')));
+      report.monitoring_bars = await page.locator('[data-testid=chart] rect[data-flag]').count();
+      report.monitoring_flagged = await page.locator('[data-testid=chart] rect[data-flag=Q]').count();
+      report.monitoring_release = await page.locator('[data-testid=release]').getAttribute('data-release');
+      await page.screenshot({ path: shot('console-monitoring-it.png'), fullPage: true });
+      await page.goto(consoleUrl, { waitUntil: 'load' });
+    });
+  }
 
   await step('csrf', async () => {
     const missing = await page.request.post(`${consoleUrl}logout`, { form: {}, maxRedirects: 0 });
