@@ -92,11 +92,24 @@ fn body_digest(body: &[u8]) -> String {
     raccordo_gateway::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body).as_ref())
 }
 
+/// The gateway route an entity is submitted to. Referrals are answered with the gateway's id;
+/// the monitoring's records are filed by their local id (a second submission replaces the
+/// first with the same content, which is what a replay is for them).
+fn route(entity: &str) -> Option<&'static str> {
+    match entity {
+        "referral" => Some("/v1/referrals"),
+        "episode" => Some("/v1/episodes"),
+        "distribution" => Some("/v1/distributions"),
+        "intervention" => Some("/v1/interventions"),
+        _ => None,
+    }
+}
+
 impl Runner {
     pub fn new(cfg: RunnerConfig) -> Result<Runner, RunnerError> {
-        if cfg.mapping.adapter.entity != "referral" {
+        if route(&cfg.mapping.adapter.entity).is_none() {
             return Err(RunnerError::Setup(format!(
-                "the runner submits referrals; entity {:?} has no gateway route yet",
+                "the runner submits referrals, episodes, distributions and interventions; entity {:?} has no gateway route",
                 cfg.mapping.adapter.entity
             )));
         }
@@ -161,7 +174,11 @@ impl Runner {
         if let Some(url) = &self.cfg.poll {
             self.poll(url, &mut c).await?;
         }
-        self.inbox(&mut c).await?;
+        // The inbox carries referrals and their status events: only a referral runner writes
+        // it back, so that an ambito running one runner per entity gets each item once.
+        if self.cfg.mapping.adapter.entity == "referral" {
+            self.inbox(&mut c).await?;
+        }
         Ok(c)
     }
 
@@ -247,12 +264,16 @@ impl Runner {
                 match self.submit(&key, &doc).await {
                     Submitted::Created(gateway_id) => {
                         c.submitted += 1;
-                        self.state.set_local_id(&gateway_id, id)?;
+                        if !gateway_id.is_empty() {
+                            self.state.set_local_id(&gateway_id, id)?;
+                        }
                         Ok(())
                     }
                     Submitted::Replayed(gateway_id) => {
                         c.replayed += 1;
-                        self.state.set_local_id(&gateway_id, id)?;
+                        if !gateway_id.is_empty() {
+                            self.state.set_local_id(&gateway_id, id)?;
+                        }
                         Ok(())
                     }
                     Submitted::Refused(r) => Err(r),
@@ -279,7 +300,11 @@ impl Runner {
         loop {
             let sent = self
                 .http
-                .post(format!("{}/v1/referrals", self.cfg.gateway))
+                .post(format!(
+                    "{}{}",
+                    self.cfg.gateway,
+                    route(&self.cfg.mapping.adapter.entity).unwrap_or("/v1/referrals")
+                ))
                 .header("Idempotency-Key", key)
                 .header("Content-Type", "application/json")
                 .body(body.clone())
@@ -288,7 +313,8 @@ impl Runner {
                 .await;
             let retry_after = match sent {
                 Ok(r) if r.status().is_success() => {
-                    let replayed = r.headers().contains_key("idempotent-replayed");
+                    let replayed = r.headers().contains_key("idempotent-replayed")
+                        || r.status().as_u16() == 200;
                     let body: Value = r.json().await.unwrap_or(Value::Null);
                     let id = body["id"].as_str().unwrap_or_default().to_owned();
                     return if replayed {

@@ -470,3 +470,61 @@ async fn every_reference_adapter_runs_against_a_real_gateway() {
         assert_eq!(requested_total(&gw).await, total, "{ambito}");
     }
 }
+
+/// Prato's episodes for the monitoring: submitted once each by local id (a second run replaces
+/// them with themselves), a record with an unknown service quarantined, and the gateway's release
+/// counting exactly the episodes that went through.
+#[tokio::test]
+async fn episodes_reach_the_monitoring_once_each() {
+    let gw = Gateway::start().await;
+    let work = TempDir::new().unwrap();
+    let (ca, cert, key) = gw.cert("prato");
+    let export = work.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    let mapping = raccordo_adapters::mapping::MappingFile::load(
+        &crate::reference::root().join("deploy/ambiti/prato/episodes.toml"),
+    )
+    .unwrap();
+    let r = Runner::new(RunnerConfig {
+        mapping,
+        gateway: gw.url(),
+        ca,
+        cert,
+        key,
+        watch: Some(export.clone()),
+        poll: None,
+        inbound: work.path().join("inbound"),
+        quarantine: work.path().join("quarantine"),
+        state: work.path().join("state"),
+        interval: Duration::from_millis(100),
+        max_backoff: Duration::from_millis(200),
+        checkpoint_every: 10,
+    })
+    .unwrap();
+    let sample = fixture("prato-episodes", "export.csv");
+    std::fs::copy(&sample, export.join("a.csv")).unwrap();
+    let c = r.cycle().await.unwrap();
+    assert_eq!(
+        (c.submitted, c.replayed, c.quarantined, c.files_done),
+        (2, 0, 1, 1),
+        "{c:?}"
+    );
+    std::fs::copy(&sample, export.join("b.csv")).unwrap();
+    let c = r.cycle().await.unwrap();
+    assert_eq!((c.submitted, c.replayed, c.quarantined), (0, 2, 1), "{c:?}");
+    assert_eq!(
+        c.inbound_written, 0,
+        "an episode runner leaves the inbox to the referral runner"
+    );
+
+    let release = gw
+        .client("region")
+        .post(format!("{}/v1/releases", gw.url()))
+        .json(&json!({"period": "2026"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(release.status(), 201);
+    let body: Value = release.json().await.unwrap();
+    assert_eq!(body["manifest"]["inputs"]["episodes"], 2, "{body}");
+}
