@@ -12,15 +12,29 @@ use serde_json::json;
 use std::collections::HashMap;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/v1/episodes", web::post().to(episodes))
-        .route("/v1/distributions", web::post().to(distributions))
-        .route("/v1/interventions", web::post().to(interventions))
-        .route("/v1/indicators", web::get().to(indicators))
-        .route("/v1/releases", web::post().to(create_release))
-        .route("/v1/releases", web::get().to(list_releases))
-        .route("/v1/releases/signing-key", web::get().to(signing_key))
-        .route("/v1/releases/{id}", web::get().to(get_release))
-        .route("/v1/releases/{id}/data", web::get().to(release_data));
+    cfg.route(
+        "/v1/episodes",
+        web::post()
+            .to(|req, state, caller, payload| submit(Kind::Episode, req, state, caller, payload)),
+    )
+    .route(
+        "/v1/distributions",
+        web::post().to(|req, state, caller, payload| {
+            submit(Kind::Distribution, req, state, caller, payload)
+        }),
+    )
+    .route(
+        "/v1/interventions",
+        web::post().to(|req, state, caller, payload| {
+            submit(Kind::Intervention, req, state, caller, payload)
+        }),
+    )
+    .route("/v1/indicators", web::get().to(indicators))
+    .route("/v1/releases", web::post().to(create_release))
+    .route("/v1/releases", web::get().to(list_releases))
+    .route("/v1/releases/signing-key", web::get().to(signing_key))
+    .route("/v1/releases/{id}", web::get().to(get_release))
+    .route("/v1/releases/{id}/data", web::get().to(release_data));
 }
 
 async fn submit(
@@ -38,33 +52,6 @@ async fn submit(
     let status = actix_web::http::StatusCode::from_u16(outcome.status)
         .unwrap_or(actix_web::http::StatusCode::OK);
     Ok(HttpResponse::build(status).json(outcome.body))
-}
-
-async fn episodes(
-    req: HttpRequest,
-    state: State,
-    caller: Caller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(Kind::Episode, req, state, caller, payload).await
-}
-
-async fn distributions(
-    req: HttpRequest,
-    state: State,
-    caller: Caller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(Kind::Distribution, req, state, caller, payload).await
-}
-
-async fn interventions(
-    req: HttpRequest,
-    state: State,
-    caller: Caller,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    submit(Kind::Intervention, req, state, caller, payload).await
 }
 
 async fn indicators(state: State, _caller: Caller) -> HttpResponse {

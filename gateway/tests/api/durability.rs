@@ -139,7 +139,7 @@ async fn nothing_in_the_store_identifies_the_person_in_clear() {
     let _dir = app.stop().await;
     let reason = "La persona si è trasferita a Firenze";
     let mut scanned = 0;
-    for entry in walk(&data.join("store")) {
+    for entry in crate::harness::files_under(&data.join("store")) {
         let bytes = std::fs::read(&entry).unwrap();
         scanned += bytes.len();
         for planted in PLANTED.iter().chain([&reason, &"PO-2026-00412"]) {
@@ -153,17 +153,4 @@ async fn nothing_in_the_store_identifies_the_person_in_clear() {
         }
     }
     assert!(scanned > 0);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

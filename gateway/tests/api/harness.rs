@@ -249,3 +249,17 @@ pub fn assert_problem(r: &Response, status: u16, code: &str) {
         );
     }
 }
+
+/// Every file below `dir` (to look for planted values in the raw store).
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

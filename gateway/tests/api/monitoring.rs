@@ -156,7 +156,7 @@ async fn records_arrive_one_by_one_or_in_batches_and_bad_ones_are_named() {
     // Nothing identifying is kept with the statistics: the raw store holds no name or code.
     let dir = app.stop().await;
     let mut raw = Vec::new();
-    for entry in walk(&dir.path().join("store")) {
+    for entry in crate::harness::files_under(&dir.path().join("store")) {
         raw.extend(std::fs::read(entry).unwrap());
     }
     let haystack = String::from_utf8_lossy(&raw);
@@ -166,19 +166,6 @@ async fn records_arrive_one_by_one_or_in_batches_and_bad_ones_are_named() {
             "{planted} is in the store in clear"
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[tokio::test]
