@@ -38,6 +38,10 @@ pub struct ReleaseBench {
     pub release_to_baseline_ratio: f64,
     pub target_seconds: f64,
     pub target_met: bool,
+    /// The in-memory cube (rows and index).
+    pub cube_bytes: usize,
+    /// The whole run's peak, which includes generating the synthetic records and writing them
+    /// to sled, not only the release.
     pub peak_rss_kib: u64,
 }
 
@@ -278,6 +282,7 @@ pub fn run(
         release_to_baseline_ratio: release_seconds / baseline.max(1e-9),
         target_seconds: 2.0,
         target_met: release_seconds < 2.0,
+        cube_bytes: cube.approx_bytes(),
         peak_rss_kib: crate::bench::proc_status_kib("VmHWM:"),
     })
 }

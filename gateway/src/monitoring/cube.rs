@@ -5,7 +5,7 @@
 //! release's budget, so the gateway keeps the records it has filed here as well: loaded once at
 //! start, updated by every ingest inside the store's writer, right after its batch is applied
 //! (so the cube never holds what the store does not, and follows the store's order of writes).
-//! A compact record is 40 bytes, plus its index entry.
+//! A compact record is 40 bytes, plus its index entry (about 70 bytes in all).
 
 use super::records::StatRecord;
 use super::tables::{Compact, Dims};
@@ -14,18 +14,19 @@ use std::collections::HashMap;
 
 pub struct Cube {
     rows: Vec<Compact>,
-    /// Row of each record, by a 128-bit digest of its store key.
-    index: HashMap<u128, u32, foldhash::fast::FixedState>,
+    /// Row of each record, by a 64-bit digest of its store key (a collision among a million
+    /// records has odds of about 1 in 30 million).
+    index: HashMap<u64, u32, foldhash::fast::FixedState>,
     ambiti: Vec<String>,
     ambito_index: HashMap<String, u16>,
     dims: Dims,
 }
 
-fn key_digest(key: &[u8]) -> u128 {
+fn key_digest(key: &[u8]) -> u64 {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key);
-    let mut b = [0u8; 16];
-    b.copy_from_slice(&d.as_ref()[..16]);
-    u128::from_be_bytes(b)
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d.as_ref()[..8]);
+    u64::from_be_bytes(b)
 }
 
 impl Default for Cube {
@@ -75,6 +76,12 @@ impl Cube {
 
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
+    }
+
+    /// Memory held by the rows and the index (hashbrown: one control byte per bucket).
+    pub fn approx_bytes(&self) -> usize {
+        self.rows.capacity() * std::mem::size_of::<Compact>()
+            + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 
     pub fn rows(&self) -> &[Compact] {
