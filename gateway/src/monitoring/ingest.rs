@@ -86,7 +86,15 @@ fn file_one(
                 Some(identity) => {
                     let linked = crate::persons::link(state, txn, Some(identity), now)?;
                     let mut person = linked.person;
-                    reduced.set_unit(monitoring.units.person(&person.id));
+                    // Interventions are counted as signals (the indicator is a share of
+                    // signals): each is its own unit, even when it names a person.
+                    reduced.set_unit(if kind == Kind::Intervention {
+                        monitoring
+                            .units
+                            .record(kind.as_str(), &caller.id, &reduced.local_id)
+                    } else {
+                        monitoring.units.person(&person.id)
+                    });
                     if person.ambiti.insert(caller.id.clone()) || linked.new {
                         txn.put(&crate::persons::key(&person.id), &person)?;
                     }

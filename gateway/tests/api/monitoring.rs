@@ -202,9 +202,31 @@ async fn a_person_counts_once_in_each_ambito_and_once_in_the_region() {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
+    // The same person signalled twice to Livorno's street unit: reached in 90 minutes once,
+    // in five hours the other time. Signals, not people, are what the share counts.
+    for (id, reached) in [
+        ("I-1", "2026-02-01T23:30:00+01:00"),
+        ("I-2", "2026-02-03T03:00:00+01:00"),
+    ] {
+        let signal = json!({
+            "id": id, "ambito": "livorno", "outcome": "reached",
+            "signalled_at": if id == "I-1" { "2026-02-01T22:00:00+01:00" } else { "2026-02-02T22:00:00+01:00" },
+            "reached_at": reached, "person": rossi,
+        });
+        assert_eq!(
+            app.post("livorno", "/v1/interventions", &signal)
+                .await
+                .status,
+            201
+        );
+    }
     let release = app.release("2026").await;
     let data = app.data(release["id"].as_str().unwrap()).await;
     let v = |ind, amb, per, b| cell(&data, ind, amb, per, b)["value"].clone();
+    assert_eq!(
+        v("STREET_REACHED_3H", "livorno", "2026-Q1", None),
+        json!(50.0)
+    );
     assert_eq!(v("PERSONS_IN_CHARGE", "prato", "2026", None), 1);
     assert_eq!(v("PERSONS_IN_CHARGE", "firenze", "2026", None), 1);
     assert_eq!(v("PERSONS_IN_CHARGE", "siena", "2026", None), 1);
