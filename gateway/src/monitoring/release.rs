@@ -314,15 +314,27 @@ pub fn create(
     body: &Value,
     now: OffsetDateTime,
 ) -> Result<(Entry, Ticket), ApiError> {
-    let period = body.get("period").and_then(Value::as_str).ok_or_else(|| {
-        ApiError::violation(
-            "schema-violation",
-            "The document does not conform to schema v1",
-            "",
-            "required",
-            "'period' is required: a year (2026) or a quarter (2026-Q3)",
-        )
-    })?;
+    let period = match body.get("period") {
+        Some(Value::String(p)) => p.as_str(),
+        Some(_) => {
+            return Err(ApiError::violation(
+                "schema-violation",
+                "The document does not conform to schema v1",
+                "/period",
+                "type",
+                "'period' is a string: a year (\"2026\") or a quarter (\"2026-Q3\")",
+            ));
+        }
+        None => {
+            return Err(ApiError::violation(
+                "schema-violation",
+                "The document does not conform to schema v1",
+                "",
+                "required",
+                "'period' is required: a year (2026) or a quarter (2026-Q3)",
+            ));
+        }
+    };
     if let Some(extra) = body
         .as_object()
         .and_then(|o| o.keys().find(|k| *k != "period"))

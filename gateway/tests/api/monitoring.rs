@@ -606,6 +606,7 @@ async fn a_release_needs_a_period_it_can_be_made_for() {
         (json!({}), ""),
         (json!({"period": "2026-Q5"}), "/period"),
         (json!({"period": "26"}), "/period"),
+        (json!({"period": 2026}), "/period"),
         (json!({"period": "2026", "colour": "red"}), "/colour"),
     ] {
         let r = app.post("region", "/v1/releases", &body).await;
