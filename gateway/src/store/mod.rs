@@ -12,6 +12,7 @@
 //!   them; they order inbox events and audit entries.
 
 pub mod audit;
+pub mod backup;
 mod flusher;
 pub mod keys;
 
@@ -22,6 +23,9 @@ use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
+
+/// The one tree everything lives in.
+pub const TREE: &str = "raccordo-v1";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -64,7 +68,7 @@ impl Store {
             // unaligned flushes.
             .flush_every_ms(None)
             .open()?;
-        let tree = db.open_tree("raccordo-v1")?;
+        let tree = db.open_tree(TREE)?;
         let next_seq = match tree.get(keys::META_SEQ)? {
             Some(v) => keys::decode_u64(&v).saturating_add(1),
             None => 1,
