@@ -13,6 +13,17 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
+/// Why the bench could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalogue(#[from] super::catalogue::CatalogueError),
+    #[error(transparent)]
+    Table(#[from] super::cell_key::PTableError),
+}
+
 #[derive(Debug, Serialize)]
 pub struct ReleaseBench {
     pub machine: crate::bench::Machine,
@@ -152,7 +163,7 @@ pub fn run(
     seed: u64,
     threads: usize,
     scratch: &Path,
-) -> Result<ReleaseBench, StoreError> {
+) -> Result<ReleaseBench, BenchError> {
     let ambiti: Vec<String> = [
         "arezzo", "carrara", "firenze", "grosseto", "livorno", "lucca", "pisa", "pistoia", "prato",
         "siena",
@@ -189,7 +200,7 @@ pub fn run(
     let t = Instant::now();
     let mut bytes = 0usize;
     for item in store.tree().scan_prefix(super::ingest::PREFIX) {
-        bytes += item?.1.len();
+        bytes += item.map_err(StoreError::from)?.1.len();
     }
     std::hint::black_box(bytes);
     let scan_seconds = t.elapsed().as_secs_f64();
@@ -203,13 +214,12 @@ pub fn run(
     let baseline = t.elapsed().as_secs_f64();
     std::hint::black_box(&counts);
 
-    let catalogue = Catalogue::shipped().map_err(|_| StoreError::Durability)?;
+    let catalogue = Catalogue::shipped()?;
     let ptable = PTable::build(Params {
         threshold: 3,
         max_noise: 5,
         variance: 3.0,
-    })
-    .map_err(|_| StoreError::Durability)?;
+    })?;
     let periods = tables::periods("2026").unwrap_or_default();
     let places: HashMap<(String, String), u64> = ambiti
         .iter()

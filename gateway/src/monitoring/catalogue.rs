@@ -55,6 +55,15 @@ pub enum UnitMeasure {
 }
 
 impl UnitMeasure {
+    pub const ALL: [UnitMeasure; 6] = [
+        UnitMeasure::Persons,
+        UnitMeasure::BedNights,
+        UnitMeasure::Items,
+        UnitMeasure::Referrals,
+        UnitMeasure::Hours,
+        UnitMeasure::Percent,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             UnitMeasure::Persons => "persons",

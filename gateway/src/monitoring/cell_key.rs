@@ -118,10 +118,6 @@ impl PTable {
             .map_or(0.0, |p| row.probabilities[p])
     }
 
-    pub fn row(&self, i: u32) -> Option<&Row> {
-        self.rows.get(i as usize)
-    }
-
     pub fn rows(&self) -> &[Row] {
         &self.rows
     }

@@ -10,7 +10,7 @@
 //!
 //! One shape of data for all four: every dimension has a value in every row, `_T` for a total.
 
-use super::catalogue::{Catalogue, Dim, TOTAL};
+use super::catalogue::{Catalogue, Dim, TOTAL, UnitMeasure};
 use super::release::Entry;
 use super::tables::{ConfStatus, ObsStatus, Observation, Table};
 use serde_json::{Map, Value, json};
@@ -298,14 +298,7 @@ pub fn sdmx_json(
         index[d].insert(v.to_owned(), i);
         i
     };
-    let units = [
-        "persons",
-        "bed_nights",
-        "items",
-        "referrals",
-        "hours",
-        "percent",
-    ];
+    let units = UnitMeasure::ALL.map(UnitMeasure::as_str);
     let mut observations = Map::new();
     for (ind, unit, count, o) in rows(catalogue, tables) {
         let mut key = vec![position(0, ind), position(1, &o.ambito)];

@@ -21,8 +21,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Episode, Kind::Distribution, Kind::Intervention];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Episode => "episode",

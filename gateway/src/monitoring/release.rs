@@ -20,7 +20,7 @@ use crate::referrals::StoredReferral;
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
 use crate::store::{Read, Ticket, keys};
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use raccordo_schemas::ReferralStatus;
@@ -82,18 +82,6 @@ impl Signer {
         let signature = self.pair.sign(input.as_bytes());
         format!("{input}.{}", B64.encode(signature.as_ref()))
     }
-}
-
-/// Checks a compact JWS made by `Signer::sign` with the public key `x` (base64url) and returns
-/// its payload.
-pub fn verify_jws(jws: &str, x: &str) -> Option<Value> {
-    let (input, sig) = jws.rsplit_once('.')?;
-    let (_, payload) = input.split_once('.')?;
-    let key = B64.decode(x).ok()?;
-    UnparsedPublicKey::new(&ED25519, key)
-        .verify(input.as_bytes(), &B64.decode(sig).ok()?)
-        .ok()?;
-    serde_json::from_slice(&B64.decode(payload).ok()?).ok()
 }
 
 /// A ledger entry as stored.
@@ -238,7 +226,13 @@ pub fn compute(
 
 /// Compares the new tables with every earlier release: where a cell was computed from the same
 /// units and values, the published value must be the same.
-fn consistency<R: Read>(reader: &R, tables: &[Table]) -> Result<Value, ApiError> {
+/// Also returns the latest earlier release of `period`, which the new one revises: both come
+/// from one pass over the ledger.
+fn consistency<R: Read>(
+    reader: &R,
+    tables: &[Table],
+    period: &str,
+) -> Result<(Value, Option<String>), ApiError> {
     type CellKey = (
         String,
         String,
@@ -247,11 +241,15 @@ fn consistency<R: Read>(reader: &R, tables: &[Table]) -> Result<Value, ApiError>
     );
     let mut earlier: HashMap<CellKey, (u64, Option<f64>)> = HashMap::new();
     let mut releases = 0;
+    let mut revision_of = None;
     for k in reader.keys_with_prefix(b"release/")? {
         let Some(entry) = reader.get::<Entry>(&k)? else {
             continue;
         };
         releases += 1;
+        if entry.period == period {
+            revision_of = Some(entry.id.clone());
+        }
         for t in tables {
             let Some(old) = reader.get::<Table>(&table_key(&entry.id, &t.indicator))? else {
                 continue;
@@ -299,12 +297,15 @@ fn consistency<R: Read>(reader: &R, tables: &[Table]) -> Result<Value, ApiError>
             ),
         });
     }
-    Ok(json!({
-        "earlier_releases": releases,
-        "cells_compared": compared,
-        "cells_unchanged": unchanged,
-        "unchanged_cells_kept_their_values": true,
-    }))
+    Ok((
+        json!({
+            "earlier_releases": releases,
+            "cells_compared": compared,
+            "cells_unchanged": unchanged,
+            "unchanged_cells_kept_their_values": true,
+        }),
+        revision_of,
+    ))
 }
 
 /// Makes a release of `period`; returns its ledger entry.
@@ -365,19 +366,12 @@ pub fn create(
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(|_| ApiError::Internal)?;
     state.store.write(|txn| -> Result<Entry, ApiError> {
-        let checked = consistency(txn, &tables)?;
+        let (checked, revision_of) = consistency(txn, &tables, period)?;
         let head = txn.get::<Head>(HEAD)?.unwrap_or(Head {
             seq: 0,
             hash: GENESIS.to_owned(),
         });
         let seq = head.seq + 1;
-        let revision_of = txn
-            .keys_with_prefix(b"release/")?
-            .iter()
-            .rev()
-            .filter_map(|k| txn.get::<Entry>(k).ok().flatten())
-            .find(|e| e.period == period)
-            .map(|e| e.id);
         let manifest = json!({
             "format": "raccordo-release/1",
             "id": id,
@@ -452,7 +446,8 @@ pub fn list(state: &AppState) -> Result<(Vec<Entry>, bool), ApiError> {
         .into_iter()
         .map(|(_, e)| e)
         .collect();
-    Ok((entries.clone(), verify_chain(&entries)))
+    let verified = verify_chain(&entries);
+    Ok((entries, verified))
 }
 
 /// Whether every entry chains to the one before and hashes to what it says.
@@ -508,9 +503,4 @@ pub fn period_of(entry: &Entry) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Exposed for the catalogue route.
-pub fn catalogue(state: &AppState) -> &Catalogue {
-    &state.monitoring.catalogue
 }

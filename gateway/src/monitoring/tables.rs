@@ -34,10 +34,6 @@ pub struct Period {
 }
 
 impl Period {
-    pub fn days(&self) -> i64 {
-        i64::from(self.last) - i64::from(self.first) + 1
-    }
-
     fn contains(&self, day: i32) -> bool {
         self.first <= day && day <= self.last
     }
@@ -358,16 +354,13 @@ fn intern(input: &Input<'_>, dims: &Dims) -> Vec<Row> {
             ],
             start: f.sent_day.unwrap_or(NONE_DAY),
             end: f.sent_day.unwrap_or(NONE_DAY),
-            quantity: 1,
+            // Referrals carry the minutes to the first response in `quantity`.
+            quantity: f.minutes_to_first_response.unwrap_or(u32::MAX),
             minutes: f.minutes_to_acceptance.unwrap_or(u32::MAX),
             accepted: f.accepted_day.unwrap_or(NONE_DAY),
             rejected: f.rejected_day.unwrap_or(NONE_DAY),
             urgency: urgency_index(&f.urgency),
         });
-        if let Some(last) = rows.last_mut() {
-            // Referrals carry the minutes to the first response in `quantity`.
-            last.quantity = f.minutes_to_first_response.unwrap_or(u32::MAX);
-        }
     }
     rows
 }
