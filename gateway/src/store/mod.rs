@@ -41,6 +41,35 @@ pub enum StoreError {
     Random,
 }
 
+/// How long to wait for a store whose previous user is still letting go of it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens sled, waiting a little when its file lock is still held: sled releases the lock only
+/// when its last background I/O task of a just-closed instance ends (the same process reopening
+/// a store, or a restarted gateway whose old process is still exiting). sled reports this only
+/// as an I/O error with this text, so that is what is matched.
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            // Durability is ours to decide (group commit); sled's timer flush would only add
+            // unaligned flushes.
+            .flush_every_ms(None)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Proof that a write was applied; await [`Store::durable`] before acknowledging it.
 #[derive(Debug, Clone, Copy)]
 #[must_use = "a write is acknowledged only once it is durable"]
@@ -61,13 +90,7 @@ pub struct Store {
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // Durability is ours to decide (group commit); sled's timer flush would only add
-            // unaligned flushes.
-            .flush_every_ms(None)
-            .open()?;
+        let db = open_db(dir)?;
         let tree = db.open_tree(TREE)?;
         let next_seq = match tree.get(keys::META_SEQ)? {
             Some(v) => keys::decode_u64(&v).saturating_add(1),
