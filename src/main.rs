@@ -224,12 +224,32 @@ enum KeysCommand {
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Check the hash chain of a (stopped) gateway's data directory and report the first broken
-    /// link. Exit code 0: valid; 1: broken; 2: could not be read.
+    /// Check the hash chain of a (stopped) gateway's data directory, or with --config of the
+    /// configured store (a PostgreSQL store can be checked while gateways run), and report the
+    /// first broken link. Exit code 0: valid; 1: broken; 2: could not be read.
     Verify {
         #[arg(long, default_value = "./raccordo-data")]
         data: PathBuf,
+        #[arg(long, conflicts_with = "data")]
+        config: Option<PathBuf>,
     },
+}
+
+fn verify_audit(
+    data: &std::path::Path,
+    config: Option<&std::path::Path>,
+) -> Result<audit::VerifyReport, String> {
+    match config {
+        None => audit::verify_data_dir(data).map_err(|e| e.to_string()),
+        Some(file) => {
+            let config = Settings::load(Some(file))
+                .and_then(Config::from_settings)
+                .map_err(|e| e.to_string())?;
+            raccordo_gateway::store::Store::open_with(&config.store)
+                .and_then(|s| s.verify_audit())
+                .map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -240,8 +260,8 @@ fn main() -> ExitCode {
         Command::Adapter { command } => adapter_cli::adapter(command),
         Command::Conformance { command } => conformance_cli::conformance(command),
         Command::Audit {
-            command: AuditCommand::Verify { data },
-        } => match audit::verify_data_dir(&data) {
+            command: AuditCommand::Verify { data, config },
+        } => match verify_audit(&data, config.as_deref()) {
             Ok(report) => {
                 println!(
                     "{}",

@@ -499,11 +499,11 @@ async fn openapi(_caller: Caller) -> HttpResponse {
         .body(OPENAPI)
 }
 
-async fn healthz(_caller: Caller) -> HttpResponse {
+pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-async fn readyz(state: State, _caller: Caller) -> HttpResponse {
+pub(crate) async fn readyz(state: State) -> HttpResponse {
     match state.store.ping() {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Err(e) => {

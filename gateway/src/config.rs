@@ -21,6 +21,7 @@ pub const DEFAULTS: &str = include_str!("../../deploy/raccordo.toml");
 pub struct Settings {
     pub data_dir: PathBuf,
     pub listen: ListenSettings,
+    pub store: StoreSettings,
     pub tls: TlsSettings,
     pub keys: KeySettings,
     pub service_levels: ServiceLevelSettings,
@@ -34,6 +35,28 @@ pub struct Settings {
     pub monitoring: crate::monitoring::MonitoringSettings,
     pub policy: Vec<crate::policy::PolicyRow>,
     pub ambiti: Vec<AmbitoSettings>,
+}
+
+/// Where records live: sled under `data_dir` (one gateway), or PostgreSQL (one or more gateways
+/// sharing it); see the `[store]` section of `deploy/raccordo.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    pub backend: StoreBackend,
+    /// PostgreSQL connection URL; meant for the environment (`RACCORDO_STORE__URL`), as it may
+    /// carry a password.
+    #[serde(default)]
+    pub url: Secret<String>,
+    pub ca_file: String,
+    pub pool_size: usize,
+    pub sled_cache_mib: u64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Sled,
+    Postgres,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -93,6 +116,8 @@ pub struct ListenSettings {
     pub workers: usize,
     pub max_body_bytes: usize,
     pub client_request_timeout_ms: u64,
+    /// Plain-HTTP listener for /healthz and /readyz only; empty: none.
+    pub health: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,7 +257,10 @@ pub enum TlsSource {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data_dir: PathBuf,
+    pub store: crate::store::StoreConfig,
     pub listen: SocketAddr,
+    /// The probe listener (plain HTTP, /healthz and /readyz only), when configured.
+    pub health: Option<SocketAddr>,
     pub workers: usize,
     pub max_body_bytes: usize,
     pub client_request_timeout: Duration,
@@ -275,6 +303,33 @@ impl ServiceLevels {
             raccordo_schemas::Urgency::Ordinary => self.ordinary,
         }
     }
+}
+
+fn store_config(s: &StoreSettings, data_dir: &Path) -> Result<crate::store::StoreConfig, ConfigError> {
+    use crate::store::StoreConfig;
+    Ok(match s.backend {
+        StoreBackend::Sled => StoreConfig::Sled {
+            dir: data_dir.join("store"),
+            cache_bytes: s.sled_cache_mib.max(8).saturating_mul(1024 * 1024),
+        },
+        StoreBackend::Postgres => {
+            if s.url.expose().is_empty() {
+                return Err(ConfigError::Invalid(
+                    "store: backend \"postgres\" needs a connection url (RACCORDO_STORE__URL)"
+                        .into(),
+                ));
+            }
+            StoreConfig::Postgres {
+                url: s.url.clone(),
+                ca_file: match s.ca_file.as_str() {
+                    "" => None,
+                    p if Path::new(p).is_absolute() => Some(PathBuf::from(p)),
+                    p => Some(data_dir.join(p)),
+                },
+                pool_size: s.pool_size.clamp(1, 64),
+            }
+        }
+    })
 }
 
 impl Config {
@@ -361,6 +416,13 @@ impl Config {
                 burst: s.limits.burst.max(1.0),
             },
             monitoring: s.monitoring,
+            store: store_config(&s.store, &data_dir)?,
+            health: match s.listen.health.as_str() {
+                "" => None,
+                a => Some(a.parse().map_err(|_| {
+                    ConfigError::Invalid(format!("listen.health: {a:?} is not an address:port"))
+                })?),
+            },
             policy: crate::policy::PolicyTable { rows: s.policy },
             ambiti: s.ambiti,
             data_dir,

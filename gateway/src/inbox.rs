@@ -31,7 +31,7 @@ fn page(state: &AppState, party: &str, after: u64, now: OffsetDateTime) -> Resul
     let prefix = keys::inbox_prefix(party);
     let durable = state.store.durable_seq();
     let start = keys::inbox(party, after);
-    let events: Vec<(sled::IVec, InboxEvent)> =
+    let events: Vec<(Vec<u8>, InboxEvent)> =
         state
             .store
             .scan(&prefix, Some(&start), state.inbox_page_size)?;

@@ -317,7 +317,7 @@ pub fn reviews(
     caller: &crate::registry::Party,
     now: OffsetDateTime,
 ) -> Result<(serde_json::Value, crate::store::Ticket), ApiError> {
-    let pending: Vec<(sled::IVec, Review)> = state.store.scan(b"review/", None, 1000)?;
+    let pending: Vec<(Vec<u8>, Review)> = state.store.scan(b"review/", None, 1000)?;
     let mut items = Vec::new();
     let mut subjects = Vec::new();
     for (_, r) in pending {
@@ -460,7 +460,7 @@ pub fn rotate(
     encoder: &crate::linkage::Encoder,
     now: OffsetDateTime,
 ) -> Result<RotationReport, ApiError> {
-    let people: Vec<(sled::IVec, PersonRecord)> = store.scan(b"person/", None, usize::MAX)?;
+    let people: Vec<(Vec<u8>, PersonRecord)> = store.scan(b"person/", None, usize::MAX)?;
     let mut report = RotationReport {
         moved: 0,
         without_identity: 0,

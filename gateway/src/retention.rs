@@ -16,7 +16,7 @@ pub async fn sweep(
     now: OffsetDateTime,
     keep: Duration,
 ) -> Result<usize, ApiError> {
-    let all: Vec<(sled::IVec, StoredReferral)> =
+    let all: Vec<(Vec<u8>, StoredReferral)> =
         state.store.scan(keys::REFERRAL, None, usize::MAX)?;
     let due: Vec<StoredReferral> = all
         .into_iter()
@@ -50,8 +50,8 @@ pub async fn sweep(
     }
     // Used jti of signed requests are kept until their signature has expired (with leeway).
     let horizon = now.unix_timestamp() - 120;
-    let used: Vec<(sled::IVec, i64)> = state.store.scan(b"jti/", None, usize::MAX)?;
-    let expired: Vec<sled::IVec> = used
+    let used: Vec<(Vec<u8>, i64)> = state.store.scan(b"jti/", None, usize::MAX)?;
+    let expired: Vec<Vec<u8>> = used
         .into_iter()
         .filter(|(_, exp)| *exp < horizon)
         .map(|(k, _)| k)

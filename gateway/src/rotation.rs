@@ -21,8 +21,9 @@ pub fn rotate(
     config: &Config,
     now: time::OffsetDateTime,
 ) -> Result<(u32, RotationReport), RotationError> {
-    let dir = config.data_dir.join("store");
-    if !dir.exists() {
+    if let crate::store::StoreConfig::Sled { dir, .. } = &config.store
+        && !dir.exists()
+    {
         return Err(RotationError(format!(
             "{} holds no store",
             config.data_dir.display()
@@ -30,7 +31,7 @@ pub fn rotate(
     }
     let master =
         MasterKey::load_or_create(&config.master_key, &config.master_key_file).map_err(err)?;
-    let store = Store::open(&dir).map_err(err)?;
+    let store = Store::open_with(&config.store).map_err(err)?;
     let from_epoch = store
         .get::<u32>(persons::EPOCH_KEY)
         .map_err(err)?

@@ -48,7 +48,10 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     people_port: Option<u16>,
+    health_port: Option<u16>,
     server: Server,
+    /// The probe listener's server, stopped when the main one stops.
+    health: Option<Server>,
     state: web::Data<AppState>,
     background: Background,
 }
@@ -83,7 +86,7 @@ impl Application {
         };
         let monitoring = crate::monitoring::Monitoring::new(&config.monitoring, &master)
             .map_err(|e| StartupError::Monitoring(e.to_string()))?;
-        let store = Store::open(&config.data_dir.join("store"))?;
+        let store = Store::open_with(&config.store)?;
         if let Ok(mut cube) = monitoring.cube.write() {
             *cube = crate::monitoring::cube::Cube::load(&store, monitoring.threads)?;
         }
@@ -179,10 +182,19 @@ impl Application {
                     })?;
         }
         let server = server.run();
+        let (health, health_port) = match config.health {
+            Some(address) => {
+                let (l, port) = bind(address, "the health listener")?;
+                (Some(health_server(l, state.clone())?), Some(port))
+            }
+            None => (None, None),
+        };
         Ok(Application {
             port,
             people_port,
+            health_port,
             server,
+            health,
             state,
             background: Background {
                 retention_keep: config.retention,
@@ -199,6 +211,11 @@ impl Application {
     /// The port of the people listener (console and bearer tokens), when one is configured.
     pub fn people_port(&self) -> Option<u16> {
         self.people_port
+    }
+
+    /// The port of the probe listener (/healthz, /readyz over plain HTTP), when configured.
+    pub fn health_port(&self) -> Option<u16> {
+        self.health_port
     }
 
     /// A handle to stop the server from elsewhere (tests, signal handlers).
@@ -218,7 +235,15 @@ impl Application {
             )),
             tokio::spawn(reload_revocations(self.state.clone(), b.revocation_every)),
         ];
+        let health = self.health.map(|h| {
+            let handle = h.handle();
+            (handle, tokio::spawn(h))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = health {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         for task in tasks {
             task.abort();
             let _ = task.await;
@@ -235,6 +260,25 @@ impl Application {
         drop(state);
         result
     }
+}
+
+/// The probe listener: plain HTTP, two routes that say whether the process and its store answer,
+/// and nothing else; no identity is asked for because nothing is disclosed.
+fn health_server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartupError> {
+    Ok(HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .route("/healthz", web::get().to(api::healthz))
+            .route("/readyz", web::get().to(api::readyz))
+    })
+    .workers(1)
+    .shutdown_timeout(1)
+    .listen(listener)
+    .map_err(|source| StartupError::Io {
+        what: "starting the health listener".into(),
+        source,
+    })?
+    .run())
 }
 
 /// Binds a listener (port 0: any free port) and says which port it got.

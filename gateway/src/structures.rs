@@ -74,7 +74,7 @@ fn check_code(list: &str, parameter: &'static str, value: &Option<String>) -> Re
 pub fn search(state: &AppState, q: &Query) -> Result<Vec<Structure>, ApiError> {
     check_code("service-type", "service_type", &q.service_type)?;
     check_code("target-group", "target_group", &q.target_group)?;
-    let all: Vec<(sled::IVec, Structure)> =
+    let all: Vec<(Vec<u8>, Structure)> =
         state
             .store
             .scan(&keys::structure_prefix(), None, usize::MAX)?;

@@ -6,7 +6,7 @@ use super::catalogue::Catalogue;
 use super::cell_key::{PTable, Params};
 use super::records::{Kind, StatRecord, UnitKeys, day_number};
 use super::tables::{self, Input, Protection, ReferralFacts};
-use crate::store::{Read, Store, StoreError};
+use crate::store::{Store, StoreError};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -199,9 +199,10 @@ pub fn run(
     let store = Store::open(scratch)?;
     let t = Instant::now();
     let mut bytes = 0usize;
-    for item in store.tree().scan_prefix(super::ingest::PREFIX) {
-        bytes += item.map_err(StoreError::from)?.1.len();
-    }
+    store.visit_prefix(super::ingest::PREFIX, |_, v| {
+        bytes += v.len();
+        Ok(())
+    })?;
     std::hint::black_box(bytes);
     let scan_seconds = t.elapsed().as_secs_f64();
     drop(store);

@@ -9,7 +9,7 @@
 
 use super::records::StatRecord;
 use super::tables::{Compact, Dims};
-use crate::store::{Read, Store, StoreError};
+use crate::store::{Store, StoreError};
 use std::collections::HashMap;
 
 pub struct Cube {
@@ -95,7 +95,7 @@ impl Cube {
     /// Reads every statistical record in the store, with `threads` threads: records are filed
     /// by kind and ambito, and each (kind, ambito) range is read by one thread.
     pub fn load(store: &Store, threads: usize) -> Result<Cube, StoreError> {
-        let ranges = stat_ranges(store.tree())?;
+        let ranges = stat_ranges(store)?;
         let next = std::sync::atomic::AtomicUsize::new(0);
         type Part = Vec<(Vec<u8>, StatRecord)>;
         let work = || -> Result<Part, StoreError> {
@@ -105,14 +105,14 @@ impl Cube {
                 let Some(prefix) = ranges.get(i) else {
                     return Ok(out);
                 };
-                for item in store.tree().scan_prefix(prefix) {
-                    let (k, v) = item?;
-                    match StatRecord::decode(&v) {
+                store.visit_prefix(prefix, |k, v| {
+                    match StatRecord::decode(v) {
                         Some(r) => out.push((k.to_vec(), r)),
                         // Left out and said, never guessed at.
                         None => tracing::error!("a statistical record does not decode"),
                     }
-                }
+                    Ok(())
+                })?;
             }
         };
         let parts: Vec<Result<Part, StoreError>> = std::thread::scope(|s| {
@@ -142,11 +142,11 @@ impl Cube {
 }
 
 /// The `stat/<kind>/<ambito>/` prefixes present, found by skipping from one to the next.
-fn stat_ranges(tree: &sled::Tree) -> Result<Vec<Vec<u8>>, StoreError> {
+fn stat_ranges(store: &Store) -> Result<Vec<Vec<u8>>, StoreError> {
     let prefix_all = super::ingest::PREFIX;
     let mut out = Vec::new();
     let mut from = prefix_all.to_vec();
-    while let Some((k, _)) = tree.range(from.clone()..).next().transpose()? {
+    while let Some(k) = store.first_key_from(&from)? {
         if !k.starts_with(prefix_all) {
             break;
         }

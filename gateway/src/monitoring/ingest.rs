@@ -109,11 +109,7 @@ fn file_one(
                     None
                 }
             };
-            let replaced = txn
-                .tree()
-                .get(&key)
-                .map_err(crate::store::StoreError::from)?
-                .is_some();
+            let replaced = txn.get_bytes(&key)?.is_some();
             txn.put_bytes(&key, reduced.record.encode());
             txn.audit(AuditRecord {
                 at: now,

@@ -112,23 +112,21 @@ pub struct Loaded {
 /// Reads the statistical records, the referrals and the published places.
 pub fn load(state: &AppState) -> Result<Loaded, ApiError> {
     let mut referrals = Vec::new();
-    for item in state.store.tree().scan_prefix(keys::REFERRAL) {
-        let (_, v) = item.map_err(crate::store::StoreError::from)?;
-        let r: StoredReferral =
-            serde_json::from_slice(&v).map_err(crate::store::StoreError::from)?;
+    state.store.visit_prefix(keys::REFERRAL, |_, v| {
+        let r: StoredReferral = serde_json::from_slice(v)?;
         referrals.push(facts(state, &r));
-    }
+        Ok(())
+    })?;
     let mut places = HashMap::new();
-    for item in state.store.tree().scan_prefix(keys::structure_prefix()) {
-        let (_, v) = item.map_err(crate::store::StoreError::from)?;
-        let s: raccordo_schemas::Structure =
-            serde_json::from_slice(&v).map_err(crate::store::StoreError::from)?;
+    state.store.visit_prefix(&keys::structure_prefix(), |_, v| {
+        let s: raccordo_schemas::Structure = serde_json::from_slice(v)?;
         if let Some(c) = &s.capacity {
             *places
                 .entry((s.ambito.clone(), s.service_type.clone()))
                 .or_insert(0) += u64::from(c.places);
         }
-    }
+        Ok(())
+    })?;
     Ok(Loaded { referrals, places })
 }
 
@@ -196,8 +194,13 @@ pub fn compute(
     let loaded = load(state)?;
     let ambiti = ambiti(state);
     let m = &state.monitoring;
-    // A copy of the cube's rows, so that ingest goes on while the tables are computed.
-    let (records, record_ambiti) = {
+    // A copy of the cube's rows, so that ingest goes on while the tables are computed. When
+    // other gateways write to the same store, this one's cube misses their records: the
+    // tables are then computed from the store itself.
+    let (records, record_ambiti) = if state.store.is_shared() {
+        let cube = super::cube::Cube::load(&state.store, m.threads)?;
+        (cube.rows().to_vec(), cube.ambiti().to_vec())
+    } else {
         let cube = m.cube.read().map_err(|_| ApiError::Internal)?;
         (cube.rows().to_vec(), cube.ambiti().to_vec())
     };

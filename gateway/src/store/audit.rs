@@ -79,8 +79,9 @@ pub struct BrokenLink {
     pub reason: String,
 }
 
-pub fn verify(tree: &sled::Tree) -> Result<VerifyReport, StoreError> {
-    let head: Option<AuditHead> = match tree.get(keys::META_AUDIT_HEAD)? {
+pub fn verify(store: &super::Store) -> Result<VerifyReport, StoreError> {
+    use super::Read;
+    let head: Option<AuditHead> = match store.get_bytes(keys::META_AUDIT_HEAD)? {
         Some(v) => Some(serde_json::from_slice(&v)?),
         None => None,
     };
@@ -92,8 +93,15 @@ pub fn verify(tree: &sled::Tree) -> Result<VerifyReport, StoreError> {
         valid: false,
         first_broken: Some(BrokenLink { seq, reason }),
     };
-    for item in tree.scan_prefix(keys::AUDIT) {
-        let (key, bytes) = item?;
+    let mut start = keys::AUDIT.to_vec();
+    loop {
+        let page = store.range_raw(keys::AUDIT, &start, 10_000)?;
+        let Some((last_key, _)) = page.last() else {
+            break;
+        };
+        start = last_key.clone();
+        start.push(0);
+    for (key, bytes) in page {
         let key_seq = keys::decode_u64(&key);
         let entry: AuditEntry = match serde_json::from_slice(&bytes) {
             Ok(e) => e,
@@ -120,6 +128,7 @@ pub fn verify(tree: &sled::Tree) -> Result<VerifyReport, StoreError> {
         }
         entries += 1;
         prev = Some((key_seq, digest(&bytes)));
+    }
     }
     match (head, prev) {
         (None, None) => {}
@@ -150,17 +159,15 @@ pub fn verify(tree: &sled::Tree) -> Result<VerifyReport, StoreError> {
     })
 }
 
-/// Opens a data directory read-only in spirit (the gateway must be stopped: sled locks it) and
-/// verifies its chain. Used by `raccordo audit verify`.
+/// Opens a sled data directory (the gateway must be stopped: sled locks it) and verifies its
+/// chain. Used by `raccordo audit verify`.
 pub fn verify_data_dir(data_dir: &std::path::Path) -> Result<VerifyReport, StoreError> {
     let dir = data_dir.join("store");
     if !dir.exists() {
-        return Err(StoreError::Sled(sled::Error::Unsupported(format!(
+        return Err(StoreError::Unsupported(format!(
             "{} holds no store",
             data_dir.display()
-        ))));
+        )));
     }
-    let db = sled::Config::new().path(dir).open()?;
-    let tree = db.open_tree("raccordo-v1")?;
-    verify(&tree)
+    super::Store::open(&dir)?.verify_audit()
 }

@@ -75,49 +75,53 @@ impl Store {
     /// Writes a consistent copy of the whole store to `out` (through `out.part`, renamed when
     /// complete and on disk; mode 0600).
     pub fn backup(&self, out: &Path) -> Result<BackupReport, BackupError> {
+        let sled = self.sled()?;
         // Holding the writer keeps every write out while the copy is taken.
-        let _writer = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let part = out.with_extension("part");
-        let file = crate::files::create_private(&part)?;
-        let mut w = Hashing {
-            inner: BufWriter::new(file),
-            digest: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
-            bytes: 0,
-        };
-        w.write_all(MAGIC)?;
-        let (mut trees, mut entries) = (0, 0u64);
-        for name in self.db.tree_names() {
-            let tree = self.db.open_tree(&name).map_err(StoreError::from)?;
-            w.write_all(b"T")?;
-            frame(&mut w, &name)?;
-            trees += 1;
-            for item in tree.iter() {
-                let (k, v) = item.map_err(StoreError::from)?;
-                w.write_all(b"E")?;
-                frame(&mut w, &k)?;
-                frame(&mut w, &v)?;
-                entries += 1;
-            }
-        }
-        w.write_all(b"Z")?;
-        let Hashing {
-            inner,
-            digest,
-            bytes,
-        } = w;
-        let sum = digest.finish();
-        let mut file = inner.into_inner().map_err(|e| e.into_error())?;
-        file.write_all(sum.as_ref())?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&part, out)?;
-        Ok(BackupReport {
-            trees,
-            entries,
-            bytes: bytes + 32,
-            sha256: crate::pki::hex(sum.as_ref()),
-        })
+        sled.exclusive(|| copy(&sled.db, out))?
     }
+}
+
+fn copy(db: &sled::Db, out: &Path) -> Result<BackupReport, BackupError> {
+    let part = out.with_extension("part");
+    let file = crate::files::create_private(&part)?;
+    let mut w = Hashing {
+        inner: BufWriter::new(file),
+        digest: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
+        bytes: 0,
+    };
+    w.write_all(MAGIC)?;
+    let (mut trees, mut entries) = (0, 0u64);
+    for name in db.tree_names() {
+        let tree = db.open_tree(&name).map_err(StoreError::from)?;
+        w.write_all(b"T")?;
+        frame(&mut w, &name)?;
+        trees += 1;
+        for item in tree.iter() {
+            let (k, v) = item.map_err(StoreError::from)?;
+            w.write_all(b"E")?;
+            frame(&mut w, &k)?;
+            frame(&mut w, &v)?;
+            entries += 1;
+        }
+    }
+    w.write_all(b"Z")?;
+    let Hashing {
+        inner,
+        digest,
+        bytes,
+    } = w;
+    let sum = digest.finish();
+    let mut file = inner.into_inner().map_err(|e| e.into_error())?;
+    file.write_all(sum.as_ref())?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&part, out)?;
+    Ok(BackupReport {
+        trees,
+        entries,
+        bytes: bytes + 32,
+        sha256: crate::pki::hex(sum.as_ref()),
+    })
 }
 
 /// Checks that a file is a whole backup: magic line and digest.
@@ -219,8 +223,10 @@ pub fn restore(
         t.apply_batch(batch).map_err(StoreError::from)?;
     }
     db.flush().map_err(StoreError::from)?;
-    let verified = super::audit::verify(&db.open_tree(super::TREE).map_err(StoreError::from)?)?;
+    // Every handle on the database goes before it is opened again (sled's file lock).
+    drop(tree);
     drop(db);
+    let verified = Store::open(store_dir)?.verify_audit()?;
     let bytes = std::fs::metadata(from)?.len();
     Ok((
         BackupReport {

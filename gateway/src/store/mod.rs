@@ -1,36 +1,49 @@
-//! The embedded store (sled) and its write discipline.
+//! The store: one ordered key-value space with atomic writes, on sled (embedded, the default)
+//! or PostgreSQL (shared by several gateways). Callers see one interface; the backends differ
+//! only in where the bytes go.
 //!
 //! Invariants:
-//! - Every write goes through [`Store::write`]: one writer at a time, one atomic sled batch per
-//!   write, so a crash leaves each write whole or absent.
+//! - Every write goes through [`Store::write`]: one writer at a time (a mutex on sled; a row lock
+//!   on PostgreSQL, which also holds across gateway processes), and everything a write stages is
+//!   applied at once, so a crash leaves each write whole or absent.
 //! - Nothing is acknowledged before it is durable: a write returns a [`Ticket`], and
-//!   [`Store::durable`] waits until a flush that started after the write has completed. One
-//!   flusher thread serves every waiter, so concurrent requests share flushes (group commit).
+//!   [`Store::durable`] waits until it is on disk. On sled one flusher thread serves every
+//!   waiter, so concurrent requests share flushes (group commit); on PostgreSQL the commit is
+//!   the flush.
 //! - Readers of the inbox see only durable events (`durable_seq`), so no party acts on an event
 //!   that a crash could take back.
-//! - Sequence numbers come from one counter, persisted in the same batch as the write that uses
-//!   them; they order inbox events and audit entries.
+//! - Sequence numbers come from one counter, stored in the same write that uses them; they order
+//!   inbox events and audit entries. On PostgreSQL the counter is read under the writer's lock,
+//!   so two gateways never hand out the same number.
+//! - Keys start with an ASCII prefix (`ref/`, `audit/`, ...); prefix ranges rely on it.
 
 pub mod audit;
 pub mod backup;
 mod flusher;
 pub mod keys;
+mod postgres;
+mod sled_store;
 
+use crate::secret::Secret;
 use audit::{AuditHead, AuditRecord, GENESIS};
-use flusher::Flusher;
+use flusher::Durable;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
 use tokio::sync::watch;
 
-/// The one tree everything lives in.
+/// The one sled tree everything lives in.
 pub const TREE: &str = "raccordo-v1";
+
+/// The default sled cache for stores opened outside the gateway (commands, benches).
+const DEFAULT_SLED_CACHE: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(String),
     #[error("store: a record could not be encoded or decoded: {0}")]
     Codec(#[from] serde_json::Error),
     #[error("store: the write could not be made durable")]
@@ -39,35 +52,22 @@ pub enum StoreError {
     Poisoned,
     #[error("store: the system's random number generator failed")]
     Random,
+    #[error("store: {0}")]
+    Unsupported(String),
 }
 
-/// How long to wait for a store whose previous user is still letting go of it.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Opens sled, waiting a little when its file lock is still held: sled releases the lock only
-/// when its last background I/O task of a just-closed instance ends (the same process reopening
-/// a store, or a restarted gateway whose old process is still exiting). sled reports this only
-/// as an I/O error with this text, so that is what is matched.
-fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        let opened = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // Durability is ours to decide (group commit); sled's timer flush would only add
-            // unaligned flushes.
-            .flush_every_ms(None)
-            .open();
-        match opened {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return Ok(other?),
-        }
-    }
+/// Which store, and how to reach it (resolved configuration).
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sled {
+        dir: PathBuf,
+        cache_bytes: u64,
+    },
+    Postgres {
+        url: Secret<String>,
+        ca_file: Option<PathBuf>,
+        pool_size: usize,
+    },
 }
 
 /// Proof that a write was applied; await [`Store::durable`] before acknowledging it.
@@ -75,48 +75,59 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 #[must_use = "a write is acknowledged only once it is durable"]
 pub struct Ticket(u64);
 
-struct WriterState {
-    next_seq: u64,
-    audit_head: AuditHead,
+enum Backend {
+    Sled(sled_store::SledStore),
+    Postgres(postgres::PgStore),
 }
 
 pub struct Store {
-    db: sled::Db,
-    tree: sled::Tree,
-    writer: Mutex<WriterState>,
-    flusher: Arc<Flusher>,
-    durable: watch::Receiver<flusher::Durable>,
+    backend: Backend,
+    durable: watch::Receiver<Durable>,
 }
 
+/// A staged change: a value to put, or `None` to remove the key.
+type Op = (Vec<u8>, Option<Vec<u8>>);
+
 impl Store {
+    /// Opens (creating if needed) a sled store in `dir`.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = open_db(dir)?;
-        let tree = db.open_tree(TREE)?;
-        let next_seq = match tree.get(keys::META_SEQ)? {
-            Some(v) => keys::decode_u64(&v).saturating_add(1),
-            None => 1,
-        };
-        let audit_head = match tree.get(keys::META_AUDIT_HEAD)? {
-            Some(v) => serde_json::from_slice(&v)?,
-            None => AuditHead {
-                seq: 0,
-                hash: GENESIS.to_owned(),
-            },
-        };
-        let (flusher, durable) = Flusher::start(db.clone(), next_seq.saturating_sub(1));
-        Ok(Store {
-            db,
-            tree,
-            writer: Mutex::new(WriterState {
-                next_seq,
-                audit_head,
-            }),
-            flusher,
-            durable,
+        Self::open_with(&StoreConfig::Sled {
+            dir: dir.to_owned(),
+            cache_bytes: DEFAULT_SLED_CACHE,
         })
     }
 
-    /// Runs `f` as the only writer and applies what it staged as one atomic batch.
+    pub fn open_with(config: &StoreConfig) -> Result<Store, StoreError> {
+        match config {
+            StoreConfig::Sled { dir, cache_bytes } => {
+                let (s, durable) = sled_store::SledStore::open(dir, *cache_bytes)?;
+                Ok(Store {
+                    backend: Backend::Sled(s),
+                    durable,
+                })
+            }
+            StoreConfig::Postgres {
+                url,
+                ca_file,
+                pool_size,
+            } => {
+                let (s, durable) =
+                    postgres::PgStore::open(url.expose(), ca_file.as_deref(), *pool_size)?;
+                Ok(Store {
+                    backend: Backend::Postgres(s),
+                    durable,
+                })
+            }
+        }
+    }
+
+    /// True when other gateway processes may write to the same store, so in-memory views built
+    /// from it must be refreshed before they are trusted.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
+    /// Runs `f` as the only writer and applies what it staged as one atomic write.
     pub fn write<T, E>(
         &self,
         f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
@@ -127,8 +138,8 @@ impl Store {
         self.write_then(f, |_| {})
     }
 
-    /// As `write`, and runs `then` once the batch is applied, still as the only writer: for
-    /// in-memory views of the store that must follow its order of writes.
+    /// As `write`, and runs `then` once the write is applied, still as the only writer (of this
+    /// process): for in-memory views of the store that must follow its order of writes.
     pub fn write_then<T, E>(
         &self,
         f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
@@ -137,38 +148,18 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut state = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        let mut txn = WriteTxn {
-            tree: &self.tree,
-            batch: sled::Batch::default(),
-            next_seq: state.next_seq,
-            audit_head: state.audit_head.clone(),
-            dirty: false,
+        let (out, seq) = match &self.backend {
+            Backend::Sled(s) => s.write_then(f, then)?,
+            Backend::Postgres(p) => p.write_then(f, then)?,
         };
-        let out = f(&mut txn)?;
-        if !txn.dirty {
-            let seq = state.next_seq.saturating_sub(1);
-            return Ok((out, Ticket(seq)));
-        }
-        let last = txn.next_seq.saturating_sub(1);
-        txn.batch.insert(keys::META_SEQ, &last.to_be_bytes());
-        txn.batch.insert(
-            keys::META_AUDIT_HEAD,
-            serde_json::to_vec(&txn.audit_head).map_err(StoreError::from)?,
-        );
-        let (batch, next_seq, audit_head) = (txn.batch, txn.next_seq, txn.audit_head);
-        self.tree.apply_batch(batch).map_err(StoreError::from)?;
-        state.next_seq = next_seq;
-        state.audit_head = audit_head;
-        then(&out);
-        drop(state);
-        self.flusher.committed(last);
-        Ok((out, Ticket(last)))
+        Ok((out, Ticket(seq)))
     }
 
     /// Waits until the write behind `ticket` is on disk.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        self.flusher.request();
+        if let Backend::Sled(s) = &self.backend {
+            s.request_flush();
+        }
         let mut rx = self.durable.clone();
         let state = rx
             .wait_for(|d| d.failed || d.seq >= ticket.0)
@@ -192,8 +183,8 @@ impl Store {
         let _ = rx.wait_for(|d| d.seq > seq).await;
     }
 
-    pub fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>, StoreError> {
-        Ok(self.tree.get(key)?)
+    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get_bytes(key)
     }
 
     /// Key-ordered records under `prefix`, starting after `after` (exclusive) when given.
@@ -202,112 +193,192 @@ impl Store {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(sled::IVec, T)>, StoreError> {
-        let iter = match after {
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let start = match after {
             Some(after) => {
                 let mut start = after.to_vec();
                 start.push(0);
-                self.tree.range(start..)
+                start
             }
-            None => self.tree.range(prefix.to_vec()..),
+            None => prefix.to_vec(),
         };
-        let mut out = Vec::new();
-        for item in iter {
-            let (k, v) = item?;
-            if !k.starts_with(prefix) || out.len() >= limit {
-                break;
-            }
-            out.push((k, serde_json::from_slice(&v)?));
+        self.range_raw(prefix, &start, limit)?
+            .into_iter()
+            .map(|(k, v)| Ok((k, serde_json::from_slice(&v)?)))
+            .collect()
+    }
+
+    /// Calls `f` with every key and value under `prefix`, in key order, without holding them all
+    /// in memory.
+    pub fn visit_prefix(
+        &self,
+        prefix: &[u8],
+        f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.visit_prefix(prefix, f),
+            Backend::Postgres(p) => p.visit_prefix(prefix, f),
         }
-        Ok(out)
+    }
+
+    /// Up to `limit` keys and values from `start` while keys begin with `prefix`.
+    pub(crate) fn range_raw(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sled(s) => s.range(prefix, start, limit, true)?,
+            Backend::Postgres(p) => p.range(prefix, start, limit, true)?,
+        };
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect())
+    }
+
+    /// The first key at or after `from`, if any.
+    pub fn first_key_from(&self, from: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sled(s) => s.range(b"", from, 1, false)?,
+            Backend::Postgres(p) => p.range(b"", from, 1, false)?,
+        };
+        Ok(rows.into_iter().next().map(|(k, _)| k))
     }
 
     /// Verifies the audit chain as it is now.
     pub fn verify_audit(&self) -> Result<audit::VerifyReport, StoreError> {
-        audit::verify(&self.tree)
+        audit::verify(self)
     }
 
-    /// Flushes and stops the flusher; the store stays readable.
+    /// Makes everything durable and stops background work; the store stays readable.
     pub fn close(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        self.flusher.stop();
-        Ok(())
+        match &self.backend {
+            Backend::Sled(s) => s.close(),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 
     /// Checks that the store answers (readiness).
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.tree.get(keys::META_SEQ)?;
+        self.get_bytes(keys::META_SEQ)?;
         if self.durable.borrow().failed {
             return Err(StoreError::Durability);
         }
         Ok(())
     }
-}
 
-impl Drop for Store {
-    fn drop(&mut self) {
-        self.flusher.stop();
+    /// The sled store, for what only sled has (its backup format).
+    fn sled(&self) -> Result<&sled_store::SledStore, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => Ok(s),
+            Backend::Postgres(_) => Err(StoreError::Unsupported(
+                "this is a PostgreSQL store: back it up with PostgreSQL's own tools (pg_dump, \
+                 base backups), as docs/operations.md explains"
+                    .into(),
+            )),
+        }
     }
 }
 
 /// Reading records, the same way from the store and from inside a write (where it sees the
 /// store as it was before the write).
 pub trait Read {
-    fn tree(&self) -> &sled::Tree;
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError>;
 
     fn get<T: DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>, StoreError> {
-        match self.tree().get(key)? {
+        match self.get_bytes(key)? {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
     }
-
-    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<sled::IVec>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tree().scan_prefix(prefix).keys() {
-            out.push(item?);
-        }
-        Ok(out)
-    }
 }
 
 impl Read for Store {
-    fn tree(&self) -> &sled::Tree {
-        &self.tree
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.get(key),
+            Backend::Postgres(p) => p.get(key),
+        }
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = match &self.backend {
+            Backend::Sled(s) => s.range(prefix, prefix, usize::MAX, false)?,
+            Backend::Postgres(p) => p.range(prefix, prefix, usize::MAX, false)?,
+        };
+        Ok(rows.into_iter().map(|(k, _)| k).collect())
     }
 }
 
+/// Where a write reads from: the store as it was when the write began.
+enum TxnReader<'a> {
+    Sled(&'a sled::Tree),
+    Postgres(&'a postgres::Session),
+}
+
 impl Read for WriteTxn<'_> {
-    fn tree(&self) -> &sled::Tree {
-        self.tree
+    fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match &self.reader {
+            TxnReader::Sled(t) => Ok(t.get(key)?.map(|v| v.to_vec())),
+            TxnReader::Postgres(s) => s.get(key),
+        }
+    }
+
+    fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        match &self.reader {
+            TxnReader::Sled(t) => t
+                .scan_prefix(prefix)
+                .keys()
+                .map(|k| Ok(k?.to_vec()))
+                .collect(),
+            TxnReader::Postgres(s) => Ok(s
+                .range(prefix, prefix, usize::MAX, false)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()),
+        }
     }
 }
 
 /// One write in progress: reads see the store as it was before this write (staged changes are
 /// not visible to `get`), which is all our writes need.
 pub struct WriteTxn<'a> {
-    tree: &'a sled::Tree,
-    batch: sled::Batch,
+    reader: TxnReader<'a>,
+    ops: Vec<Op>,
     next_seq: u64,
     audit_head: AuditHead,
     dirty: bool,
 }
 
-impl WriteTxn<'_> {
+impl<'a> WriteTxn<'a> {
+    fn new(reader: TxnReader<'a>, last_seq: u64, audit_head: AuditHead) -> WriteTxn<'a> {
+        WriteTxn {
+            reader,
+            ops: Vec::new(),
+            next_seq: last_seq.saturating_add(1),
+            audit_head,
+            dirty: false,
+        }
+    }
+
     pub fn put<T: Serialize>(&mut self, key: &[u8], value: &T) -> Result<(), StoreError> {
-        self.batch.insert(key, serde_json::to_vec(value)?);
+        self.ops.push((key.to_vec(), Some(serde_json::to_vec(value)?)));
         self.dirty = true;
         Ok(())
     }
 
     /// Stores bytes as they are (records with their own encoding).
     pub fn put_bytes(&mut self, key: &[u8], value: Vec<u8>) {
-        self.batch.insert(key, value);
+        self.ops.push((key.to_vec(), Some(value)));
         self.dirty = true;
     }
 
     pub fn remove(&mut self, key: &[u8]) {
-        self.batch.remove(key);
+        self.ops.push((key.to_vec(), None));
         self.dirty = true;
     }
 
@@ -319,18 +390,73 @@ impl WriteTxn<'_> {
         seq
     }
 
-    /// Appends an entry to the hash-chained audit log, in this write's batch.
+    /// Appends an entry to the hash-chained audit log, in this write.
     pub fn audit(&mut self, record: AuditRecord) -> Result<(), StoreError> {
         let seq = self.next_seq();
         if let Some(subject) = &record.subject {
             // Per-person index of the log, for the access report (GDPR art. 15).
             let mut k = keys::subject_prefix(subject);
             k.extend_from_slice(&seq.to_be_bytes());
-            self.batch.insert(k, &[][..]);
+            self.ops.push((k, Some(Vec::new())));
         }
         let (bytes, head) = audit::seal(seq, &self.audit_head, record)?;
-        self.batch.insert(keys::audit(seq), bytes);
+        self.ops.push((keys::audit(seq), Some(bytes)));
         self.audit_head = head;
         Ok(())
+    }
+
+    /// What the write leaves behind: its changes with the counter and audit head appended, the
+    /// last sequence number it used, and the new head. `None` when it changed nothing.
+    fn finish(self) -> Result<Option<(Vec<Op>, u64, AuditHead)>, StoreError> {
+        if !self.dirty {
+            return Ok(None);
+        }
+        let last = self.next_seq.saturating_sub(1);
+        let mut ops = self.ops;
+        ops.push((keys::META_SEQ.to_vec(), Some(last.to_be_bytes().to_vec())));
+        ops.push((
+            keys::META_AUDIT_HEAD.to_vec(),
+            Some(serde_json::to_vec(&self.audit_head)?),
+        ));
+        Ok(Some((ops, last, self.audit_head)))
+    }
+}
+
+/// The counter and audit head as stored (absent in a new store).
+fn decode_meta(
+    seq: Option<&[u8]>,
+    head: Option<&[u8]>,
+) -> Result<(u64, AuditHead), StoreError> {
+    let last = seq.map(keys::decode_u64).unwrap_or(0);
+    let head = match head {
+        Some(v) => serde_json::from_slice(v)?,
+        None => AuditHead {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        },
+    };
+    Ok((last, head))
+}
+
+/// The first key after every key that starts with `prefix` (keys start with ASCII, so the last
+/// byte can always be raised); `None` for an empty prefix (no bound).
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Some(end);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_end_bounds_exactly_the_prefix() {
+        assert_eq!(super::prefix_end(b"ref/"), Some(b"ref0".to_vec()));
+        assert_eq!(super::prefix_end(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(super::prefix_end(b""), None);
     }
 }

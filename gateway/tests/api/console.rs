@@ -213,7 +213,7 @@ async fn a_person_signs_in_switches_language_and_signs_out_in_a_real_browser() {
 
     // Sign-in and sign-out are in the audit chain, under the keyed actor name.
     let dir = app.stop().await;
-    let store = raccordo_gateway::store::Store::open(&dir.path().join("store")).unwrap();
+    let store = crate::harness::open_store(dir.path()).await;
     let actions: Vec<String> = store
         .scan::<Value>(raccordo_gateway::store::keys::AUDIT, None, usize::MAX)
         .unwrap()

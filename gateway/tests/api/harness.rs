@@ -41,8 +41,7 @@ impl TestApp {
     /// Starts a gateway on `dir` (which may hold a previous run's data).
     pub async fn spawn_in(dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         raccordo_gateway::tls::install_default_provider();
-        let mut settings = Settings::defaults().unwrap();
-        settings.data_dir = dir.path().to_owned();
+        let mut settings = settings_for(dir.path()).await;
         settings.listen.address = ([127, 0, 0, 1], 0).into();
         settings.listen.workers = 2;
         adjust(&mut settings);
@@ -247,6 +246,180 @@ pub fn assert_problem(r: &Response, status: u16, code: &str) {
             "problem leaks {planted}: {}",
             r.text
         );
+    }
+}
+
+/// The PostgreSQL server the suite runs against instead of sled, when `RACCORDO_TEST_POSTGRES`
+/// names one (`.ci/test` runs the suite once on each store).
+pub fn postgres() -> Option<String> {
+    std::env::var("RACCORDO_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Each data directory gets its own schema, named in a file beside the data so that a restarted
+/// gateway finds its records again; `None` on sled.
+pub async fn postgres_url(dir: &Path) -> Option<String> {
+    let base = postgres()?;
+    let file = dir.join("pg-schema");
+    let schema = match std::fs::read_to_string(&file) {
+        Ok(s) => s,
+        Err(_) => {
+            let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+            let client = pg_connect(&base).await;
+            client
+                .batch_execute(&format!("CREATE SCHEMA {schema}"))
+                .await
+                .unwrap();
+            std::fs::write(&file, &schema).unwrap();
+            schema
+        }
+    };
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// The default settings on `dir`, with the store the suite runs on.
+pub async fn settings_for(dir: &Path) -> Settings {
+    let mut settings = Settings::defaults().unwrap();
+    settings.data_dir = dir.to_owned();
+    if let Some(url) = postgres_url(dir).await {
+        settings.store.backend = raccordo_gateway::config::StoreBackend::Postgres;
+        settings.store.url = raccordo_gateway::secret::Secret::new(url);
+    }
+    settings
+}
+
+/// The store of a stopped gateway's data directory, opened as the gateway would.
+pub async fn open_store(dir: &Path) -> raccordo_gateway::store::Store {
+    use raccordo_gateway::store::{Store, StoreConfig};
+    match postgres_url(dir).await {
+        Some(url) => Store::open_with(&StoreConfig::Postgres {
+            url: raccordo_gateway::secret::Secret::new(url),
+            ca_file: None,
+            pool_size: 1,
+        })
+        .unwrap(),
+        None => Store::open(&dir.join("store")).unwrap(),
+    }
+}
+
+/// Verifies the audit chain of a stopped gateway's store.
+pub async fn verify_audit(dir: &Path) -> raccordo_gateway::store::audit::VerifyReport {
+    open_store(dir).await.verify_audit().unwrap()
+}
+
+/// The store's records as bytes on disk, reached around the gateway: what someone with the
+/// files or the database in hand sees, to tamper with them or look for planted values.
+pub enum RawStore {
+    Sled(PathBuf, sled::Db, sled::Tree),
+    Postgres(tokio_postgres::Client),
+}
+
+impl RawStore {
+    pub async fn open(dir: &Path) -> RawStore {
+        match postgres_url(dir).await {
+            Some(url) => RawStore::Postgres(pg_connect(&url).await),
+            None => {
+                let db = sled::open(dir.join("store")).unwrap();
+                let tree = db.open_tree("raccordo-v1").unwrap();
+                RawStore::Sled(dir.join("store"), db, tree)
+            }
+        }
+    }
+
+    pub async fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            RawStore::Sled(_, _, t) => t.get(key).unwrap().map(|v| v.to_vec()),
+            RawStore::Postgres(c) => c
+                .query_opt("SELECT v FROM raccordo_kv WHERE k = $1", &[&key])
+                .await
+                .unwrap()
+                .map(|r| r.get(0)),
+        }
+    }
+
+    pub async fn put(&self, key: &[u8], value: Vec<u8>) {
+        match self {
+            RawStore::Sled(_, db, t) => {
+                t.insert(key, value).unwrap();
+                db.flush().unwrap();
+            }
+            RawStore::Postgres(c) => {
+                c.execute(
+                    "INSERT INTO raccordo_kv (k, v) VALUES ($1, $2) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+                    &[&key, &value],
+                )
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    pub async fn remove(&self, key: &[u8]) {
+        match self {
+            RawStore::Sled(_, db, t) => {
+                t.remove(key).unwrap();
+                db.flush().unwrap();
+            }
+            RawStore::Postgres(c) => {
+                c.execute("DELETE FROM raccordo_kv WHERE k = $1", &[&key])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// Keys and values under `prefix`, in key order.
+    pub async fn prefix(&self, prefix: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        match self {
+            RawStore::Sled(_, _, t) => t
+                .scan_prefix(prefix)
+                .map(|kv| {
+                    let (k, v) = kv.unwrap();
+                    (k.to_vec(), v.to_vec())
+                })
+                .collect(),
+            RawStore::Postgres(c) => c
+                .query(
+                    "SELECT k, v FROM raccordo_kv WHERE substring(k from 1 for $2) = $1 ORDER BY k",
+                    &[&prefix, &i32::try_from(prefix.len()).unwrap()],
+                )
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect(),
+        }
+    }
+
+    /// Everything stored, as one byte string: sled's files, or every key and value.
+    pub async fn all_bytes(&self) -> Vec<u8> {
+        match self {
+            RawStore::Sled(dir, db, _) => {
+                db.flush().unwrap();
+                let mut raw = Vec::new();
+                for entry in files_under(dir) {
+                    raw.extend(std::fs::read(entry).unwrap());
+                }
+                raw
+            }
+            RawStore::Postgres(_) => self
+                .prefix(b"")
+                .await
+                .into_iter()
+                .flat_map(|(k, v)| k.into_iter().chain(v))
+                .collect(),
+        }
     }
 }
 

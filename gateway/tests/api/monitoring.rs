@@ -155,10 +155,7 @@ async fn records_arrive_one_by_one_or_in_batches_and_bad_ones_are_named() {
 
     // Nothing identifying is kept with the statistics: the raw store holds no name or code.
     let dir = app.stop().await;
-    let mut raw = Vec::new();
-    for entry in crate::harness::files_under(&dir.path().join("store")) {
-        raw.extend(std::fs::read(entry).unwrap());
-    }
+    let raw = crate::harness::RawStore::open(dir.path()).await.all_bytes().await;
     let haystack = String::from_utf8_lossy(&raw);
     for planted in ["RSSMRA80A01H501U", "EP-1", "stazione"] {
         assert!(
@@ -379,14 +376,11 @@ async fn a_release_is_signed_immutable_and_consistent_with_its_revisions() {
     // A table altered in the store is never served.
     let dir = app.stop().await;
     {
-        let db = sled::open(dir.path().join("store")).unwrap();
-        let tree = db.open_tree("raccordo-v1").unwrap();
+        let raw = crate::harness::RawStore::open(dir.path()).await;
         let key = format!("release-table/{id}/PERSONS_HOUSED");
-        let mut table: Value = serde_json::from_slice(&tree.get(&key).unwrap().unwrap()).unwrap();
+        let mut table: Value = serde_json::from_slice(&raw.get(key.as_bytes()).await.unwrap()).unwrap();
         table["observations"][0]["value"] = json!(1.0);
-        tree.insert(key, serde_json::to_vec(&table).unwrap())
-            .unwrap();
-        db.flush().unwrap();
+        raw.put(key.as_bytes(), serde_json::to_vec(&table).unwrap()).await;
     }
     let app = TestApp::spawn_in(dir, |_| {}).await;
     let (status, body, _, _) = app

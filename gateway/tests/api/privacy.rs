@@ -484,18 +484,13 @@ async fn key_rotation_keeps_every_link() {
     let data = app.data_dir();
     let dir = app.stop().await;
 
-    let mut settings = raccordo_gateway::Settings::defaults().unwrap();
-    settings.data_dir = data.clone();
+    let settings = crate::harness::settings_for(&data).await;
     let config = raccordo_gateway::Config::from_settings(settings).unwrap();
     let (epoch, report) =
         raccordo_gateway::rotation::rotate(&config, time::OffsetDateTime::now_utc()).unwrap();
     assert_eq!(epoch, 2);
     assert_eq!(report.moved, 1);
-    assert!(
-        raccordo_gateway::store::audit::verify_data_dir(&data)
-            .unwrap()
-            .valid
-    );
+    assert!(crate::harness::verify_audit(&data).await.valid);
     let app = TestApp::spawn_in(dir, |_| {}).await;
     // By codice fiscale under the new keys...
     let again = app
@@ -520,14 +515,13 @@ async fn key_rotation_keeps_every_link() {
     );
     let data = app.data_dir();
     let _dir = app.stop().await;
-    let store = sled::open(data.join("store")).unwrap();
-    let tree = store.open_tree("raccordo-v1").unwrap();
+    let raw = crate::harness::RawStore::open(&data).await;
     assert_eq!(
-        tree.scan_prefix(b"cfidx/1/").count(),
+        raw.prefix(b"cfidx/1/").await.len(),
         0,
         "the old epoch's index is gone"
     );
-    assert_eq!(tree.scan_prefix(b"cfidx/2/").count(), 1);
+    assert_eq!(raw.prefix(b"cfidx/2/").await.len(), 1);
 }
 
 #[tokio::test]
