@@ -143,19 +143,6 @@ async fn nothing_in_the_store_identifies_the_person_in_clear() {
     }
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
 /// A backup of a stopped gateway, restored with its keys into a new data directory, serves the
 /// same referrals and the same release, byte for byte, and its audit chain verifies.
 #[tokio::test]
@@ -200,8 +187,8 @@ async fn a_backup_restored_with_its_keys_serves_the_same_data() {
     }
 
     let fresh = tempfile::TempDir::new().unwrap();
-    copy_dir(&old.path().join("keys"), &fresh.path().join("keys"));
-    copy_dir(&old.path().join("pki"), &fresh.path().join("pki"));
+    crate::harness::copy_dir(&old.path().join("keys"), &fresh.path().join("keys"));
+    crate::harness::copy_dir(&old.path().join("pki"), &fresh.path().join("pki"));
     let (restored, audit) =
         raccordo_gateway::store::backup::restore(&file, &fresh.path().join("store")).unwrap();
     assert_eq!(restored.entries, report.entries);

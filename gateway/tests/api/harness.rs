@@ -423,6 +423,31 @@ impl RawStore {
     }
 }
 
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+/// A second data directory for another gateway process of the same deployment: the same master
+/// key, PKI and (on PostgreSQL) the same database schema; no sled store of its own.
+pub fn twin_dir(of: &Path) -> TempDir {
+    let twin = TempDir::new().unwrap();
+    copy_dir(&of.join("keys"), &twin.path().join("keys"));
+    copy_dir(&of.join("pki"), &twin.path().join("pki"));
+    if let Ok(schema) = std::fs::read_to_string(of.join("pg-schema")) {
+        std::fs::write(twin.path().join("pg-schema"), schema).unwrap();
+    }
+    twin
+}
+
 /// Every file below `dir` (to look for planted values in the raw store).
 pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

@@ -15,6 +15,7 @@ mod ops;
 mod people;
 mod privacy;
 mod referrals;
+mod scale_out;
 mod signatures;
 mod structures;
 mod telemetry;
