@@ -5,6 +5,7 @@
 
 mod authorization;
 mod console;
+mod crash;
 mod durability;
 mod harness;
 mod inbox;
