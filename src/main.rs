@@ -89,7 +89,8 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
-    /// Load generator: referrals over mTLS against an in-process gateway, with a bare mTLS echo
+    /// Load generator: referrals over mTLS against a gateway in its own process (sled, or
+    /// PostgreSQL with --postgres-url), with a bare mTLS echo
     /// server as the baseline in the same run. Prints JSON.
     Bench {
         /// Concurrent connections.
@@ -104,6 +105,10 @@ enum Command {
         /// Also write the JSON report to this file.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Run the gateway on PostgreSQL (a schema of its own on this server, dropped after)
+        /// instead of sled.
+        #[arg(long)]
+        postgres_url: Option<String>,
     },
 }
 
@@ -364,14 +369,23 @@ fn main() -> ExitCode {
             seconds,
             warmup,
             out,
-        } => bench_command(
-            BenchOptions {
-                connections: connections.max(1),
-                duration: Duration::from_secs(seconds.max(1)),
-                warmup: Duration::from_secs(warmup),
-            },
-            out,
-        ),
+            postgres_url,
+        } => match std::env::current_exe() {
+            Ok(gateway_exe) => bench_command(
+                BenchOptions {
+                    connections: connections.max(1),
+                    duration: Duration::from_secs(seconds.max(1)),
+                    warmup: Duration::from_secs(warmup),
+                    gateway_exe,
+                    postgres_url,
+                },
+                out,
+            ),
+            Err(e) => {
+                eprintln!("raccordo bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 

@@ -1,11 +1,14 @@
 //! The load generator behind `raccordo bench`: referrals sent over mTLS with N concurrent
 //! connections against a real gateway, and, as the baseline in the same run, a bare mTLS echo
 //! server on the same TLS configuration. Figures are reported as JSON, with the machine.
+//!
+//! The gateway runs as a process of its own (`raccordo serve`), so that its resident memory is
+//! measured apart from the load generator's; on sled, or on PostgreSQL in a schema of its own.
 
 use crate::client;
 use crate::config::{Config, Settings};
 use crate::pki::DevPki;
-use crate::startup::{Application, StartupError};
+use crate::startup::StartupError;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use serde::Serialize;
 use std::path::Path;
@@ -17,6 +20,10 @@ pub struct BenchOptions {
     pub connections: usize,
     pub duration: Duration,
     pub warmup: Duration,
+    /// The `raccordo` executable, started as `raccordo serve` for the gateway under test.
+    pub gateway_exe: std::path::PathBuf,
+    /// A PostgreSQL server to run the gateway's store on; `None`: sled.
+    pub postgres_url: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -42,14 +49,18 @@ pub struct Phase {
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
     pub machine: Machine,
+    /// "sled" or "postgres".
+    pub store: &'static str,
     pub connections: usize,
     pub duration_s: f64,
     pub baseline_mtls_echo: Phase,
     pub referrals: Phase,
     /// referrals throughput / baseline throughput, measured in this run.
     pub throughput_ratio: f64,
-    /// Peak resident memory of this process (gateway and load generator together), KiB.
-    pub peak_rss_kib: u64,
+    /// Peak resident memory of the gateway process over its whole run, KiB.
+    pub gateway_peak_rss_kib: u64,
+    /// Peak resident memory of the load generator and echo server (this process), KiB.
+    pub load_generator_peak_rss_kib: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,18 +80,114 @@ const REFERRAL: &str =
 const STRUCTURE: &str = include_str!("../../schemas/examples/structure/valid/night-shelter.json");
 
 pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let gateway_port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map_err(|e| setup(&e))?
+        .port();
+    let store_url = match &options.postgres_url {
+        Some(url) => Some(fresh_schema(url).await?),
+        None => None,
+    };
+    let mut command = std::process::Command::new(&options.gateway_exe);
+    command
+        .arg("serve")
+        .env("RACCORDO_DATA_DIR", scratch)
+        .env("RACCORDO_LISTEN__ADDRESS", format!("127.0.0.1:{gateway_port}"))
+        // One party sends everything here; its rate limit is not what is being measured.
+        .env("RACCORDO_LIMITS__REQUESTS_PER_SECOND", "1e9")
+        .env("RACCORDO_LIMITS__BURST", "1e9")
+        .env("RACCORDO_TELEMETRY__LOG_FILTER", "warn")
+        .stdout(std::process::Stdio::null());
+    if let Some((url, _)) = &store_url {
+        command
+            .env("RACCORDO_STORE__BACKEND", "postgres")
+            .env("RACCORDO_STORE__URL", url);
+    }
+    let mut gateway = Gateway(command.spawn().map_err(|e| setup(&e))?);
+    let pki = DevPki::new(scratch);
+    let ready = wait_ready(&mut gateway, &pki, gateway_port).await;
+    let report = match ready {
+        Ok(()) => measure(&options, scratch, &pki, gateway_port, &gateway).await,
+        Err(e) => Err(e),
+    };
+    drop(gateway);
+    if let Some((_, drop_schema)) = store_url {
+        drop_schema.await;
+    }
+    report
+}
+
+/// The gateway's process, killed when dropped.
+struct Gateway(std::process::Child);
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until the gateway has made its development PKI and answers /readyz.
+async fn wait_ready(gateway: &mut Gateway, pki: &DevPki, port: u16) -> Result<(), BenchError> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = gateway.0.try_wait() {
+            return Err(BenchError::Setup(format!("the gateway exited: {status}")));
+        }
+        if pki.client_key("prato").exists()
+            && let Ok(c) = client::mtls_client(
+                &pki.ca_cert(),
+                &pki.client_cert("prato"),
+                &pki.client_key("prato"),
+            )
+            && c.get(format!("https://localhost:{port}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(BenchError::Setup("the gateway did not become ready".into()))
+}
+
+/// A schema of its own for this run, and the means to drop it afterwards.
+async fn fresh_schema(
+    url: &str,
+) -> Result<(String, impl std::future::Future<Output = ()>), BenchError> {
+    let setup = |e: tokio_postgres::Error| BenchError::Setup(format!("PostgreSQL: {e}"));
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .map_err(setup)?;
+    tokio::spawn(conn);
+    let schema = format!("raccordo_bench_{}", std::process::id());
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .await
+        .map_err(setup)?;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let with_schema = format!("{url}{sep}options=-c%20search_path%3D{schema}");
+    let drop_schema = async move {
+        let _ = client
+            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .await;
+    };
+    Ok((with_schema, drop_schema))
+}
+
+async fn measure(
+    options: &BenchOptions,
+    scratch: &Path,
+    pki: &DevPki,
+    gateway_port: u16,
+    gateway: &Gateway,
+) -> Result<BenchReport, BenchError> {
     let mut settings = Settings::defaults().map_err(|e| BenchError::Setup(e.to_string()))?;
     settings.data_dir = scratch.to_owned();
-    settings.listen.address = ([127, 0, 0, 1], 0).into();
-    // One party sends everything here; its rate limit is not what is being measured.
-    settings.limits.requests_per_second = 1e9;
-    settings.limits.burst = 1e9;
     let config = Config::from_settings(settings).map_err(|e| BenchError::Setup(e.to_string()))?;
     let tls = crate::tls::server_config(&config, time::OffsetDateTime::now_utc())?;
-    let app = Application::build(config)?;
-    let gateway_port = app.port();
-    let gateway = app.handle();
-    let gateway_task = tokio::spawn(app.run_until_stopped());
 
     let echo_listener = std::net::TcpListener::bind(("127.0.0.1", 0))
         .map_err(|e| BenchError::Setup(e.to_string()))?;
@@ -100,7 +207,6 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     let echo_handle = echo.handle();
     let echo_task = tokio::spawn(echo);
 
-    let pki = DevPki::new(scratch);
     let clients: Vec<reqwest::Client> = (0..options.connections)
         .map(|_| {
             client::mtls_client(
@@ -136,7 +242,7 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     let echo_url = Arc::new(format!("https://localhost:{echo_port}/echo"));
     let baseline = phase(
         &clients,
-        &options,
+        options,
         {
             let body = Arc::clone(&body);
             move |client: &reqwest::Client, _n: u64| {
@@ -154,7 +260,7 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     let run_id = uuid::Uuid::new_v4();
     let referrals = phase(
         &clients,
-        &options,
+        options,
         move |client: &reqwest::Client, n: u64| {
             client
                 .post(url.as_str())
@@ -167,9 +273,8 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     .await;
 
     echo_handle.stop(true).await;
-    gateway.stop(true).await;
     let _ = echo_task.await;
-    let _ = gateway_task.await;
+    let gateway_peak_rss_kib = proc_status_kib(gateway.0.id(), "VmHWM:");
 
     let throughput_ratio = if baseline.throughput_rps > 0.0 {
         referrals.throughput_rps / baseline.throughput_rps
@@ -178,12 +283,18 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     };
     Ok(BenchReport {
         machine: machine(),
+        store: if options.postgres_url.is_some() {
+            "postgres"
+        } else {
+            "sled"
+        },
         connections: options.connections,
         duration_s: options.duration.as_secs_f64(),
         baseline_mtls_echo: baseline,
         referrals,
         throughput_ratio,
-        peak_rss_kib: proc_status_kib("VmHWM:"),
+        gateway_peak_rss_kib,
+        load_generator_peak_rss_kib: proc_status_kib(std::process::id(), "VmHWM:"),
     })
 }
 
@@ -304,8 +415,9 @@ pub(crate) fn machine() -> Machine {
     }
 }
 
-pub(crate) fn proc_status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of a process's status (Linux), in KiB; 0 where there is none.
+pub(crate) fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -294,7 +294,7 @@ pub fn run(
         target_seconds: 2.0,
         target_met: release_seconds < 2.0,
         cube_bytes: cube.approx_bytes(),
-        peak_rss_kib: crate::bench::proc_status_kib("VmHWM:"),
+        peak_rss_kib: crate::bench::proc_status_kib(std::process::id(), "VmHWM:"),
     })
 }
 
