@@ -95,8 +95,8 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
         .env("RACCORDO_DATA_DIR", scratch)
         .env("RACCORDO_LISTEN__ADDRESS", format!("127.0.0.1:{gateway_port}"))
         // One party sends everything here; its rate limit is not what is being measured.
-        .env("RACCORDO_LIMITS__REQUESTS_PER_SECOND", "1e9")
-        .env("RACCORDO_LIMITS__BURST", "1e9")
+        .env("RACCORDO_LIMITS__REQUESTS_PER_SECOND", "1000000000.0")
+        .env("RACCORDO_LIMITS__BURST", "1000000000.0")
         .env("RACCORDO_TELEMETRY__LOG_FILTER", "warn")
         .stdout(std::process::Stdio::null());
     if let Some((url, _)) = &store_url {

@@ -227,7 +227,8 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(file));
         }
-        figment = figment.merge(Env::prefixed("RACCORDO_").split("__"));
+        // RACCORDO_CONFIG is the command line's (`--config` from the environment), not an option.
+        figment = figment.merge(Env::prefixed("RACCORDO_").ignore(&["config"]).split("__"));
         figment
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))
@@ -472,6 +473,8 @@ mod tests {
             jail.create_file("site.toml", "[listen]\naddress = \"0.0.0.0:9443\"\n")?;
             jail.set_env("RACCORDO_INBOX__PAGE_SIZE", "7");
             jail.set_env("RACCORDO_KEYS__MASTER_KEY", "ab".repeat(32));
+            // The command line's own variable is not taken for an unknown option.
+            jail.set_env("RACCORDO_CONFIG", "site.toml");
             let s = Settings::load(Some(Path::new("site.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(s.listen.address.to_string(), "0.0.0.0:9443");
             assert_eq!(s.inbox.page_size, 7);
