@@ -10,6 +10,8 @@ use tempfile::TempDir;
 pub struct Gateway {
     pub dir: TempDir,
     pub port: u16,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl Gateway {
@@ -25,9 +27,22 @@ impl Gateway {
         s.listen.workers = 2;
         let app = Application::build(Config::from_settings(s).unwrap()).unwrap();
         let port = app.port();
-        // Served until the test's runtime ends.
-        tokio::spawn(app.run_until_stopped());
-        Gateway { dir, port }
+        let handle = app.handle();
+        // Served until stopped, or until the test's runtime ends.
+        let task = tokio::spawn(app.run_until_stopped());
+        Gateway {
+            dir,
+            port,
+            handle,
+            task,
+        }
+    }
+
+    /// Stops the gateway (as for a restart) and hands back its data directory.
+    pub async fn stop(self) -> TempDir {
+        self.handle.stop(true).await;
+        self.task.await.unwrap().unwrap();
+        self.dir
     }
 
     pub fn url(&self) -> String {

@@ -220,6 +220,45 @@ async fn a_crash_mid_file_then_a_restart_neither_loses_nor_duplicates() {
     assert_eq!(ids.len(), 300);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restarted_mid_file_loses_and_doubles_nothing() {
+    let gw = Gateway::start().await;
+    let port = gw.port;
+    let work = TempDir::new().unwrap();
+    let export = work.path().join("export");
+    std::fs::create_dir_all(&export).unwrap();
+    raccordo_adapters::bench::synthesise(&export.join("big.csv"), 300).unwrap();
+    let r = runner(&gw.url(), gw.cert("prato"), work.path(), 7);
+    let task = tokio::spawn(async move { r.cycle().await.unwrap() });
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while requested_total(&gw).await < 30 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the runner made no progress"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The gateway goes away mid-file (an upgrade, a restart) and comes back on the same store.
+    let dir = gw.stop().await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!task.is_finished(), "the runner waits for the gateway");
+    let gw = Gateway::start_in(dir, port).await;
+    let c = tokio::time::timeout(Duration::from_secs(90), task)
+        .await
+        .expect("the runner finished once the gateway was back")
+        .unwrap();
+    assert_eq!(requested_total(&gw).await, 300, "{c:?}");
+    let mut ids = Vec::new();
+    for party in ["firenze", "pisa", "livorno", "siena"] {
+        ids.extend(gw.requested_of(party).await);
+    }
+    let sent = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((sent, ids.len()), (300, 300), "each record once");
+    assert!(export.join("done/big.csv").exists());
+}
+
 #[tokio::test]
 async fn a_gateway_that_is_down_is_waited_for_and_nothing_is_lost() {
     let dir = TempDir::new().unwrap();
