@@ -93,7 +93,10 @@ pub async fn run(options: BenchOptions, scratch: &Path) -> Result<BenchReport, B
     command
         .arg("serve")
         .env("RACCORDO_DATA_DIR", scratch)
-        .env("RACCORDO_LISTEN__ADDRESS", format!("127.0.0.1:{gateway_port}"))
+        .env(
+            "RACCORDO_LISTEN__ADDRESS",
+            format!("127.0.0.1:{gateway_port}"),
+        )
         // One party sends everything here; its rate limit is not what is being measured.
         .env("RACCORDO_LIMITS__REQUESTS_PER_SECOND", "1000000000.0")
         .env("RACCORDO_LIMITS__BURST", "1000000000.0")
@@ -164,7 +167,9 @@ async fn fresh_schema(
     tokio::spawn(conn);
     let schema = format!("raccordo_bench_{}", std::process::id());
     client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
         .await
         .map_err(setup)?;
     let sep = if url.contains('?') { '&' } else { '?' };

@@ -306,7 +306,10 @@ impl ServiceLevels {
     }
 }
 
-fn store_config(s: &StoreSettings, data_dir: &Path) -> Result<crate::store::StoreConfig, ConfigError> {
+fn store_config(
+    s: &StoreSettings,
+    data_dir: &Path,
+) -> Result<crate::store::StoreConfig, ConfigError> {
     use crate::store::StoreConfig;
     Ok(match s.backend {
         StoreBackend::Sled => StoreConfig::Sled {

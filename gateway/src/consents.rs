@@ -184,8 +184,7 @@ pub fn get(state: &AppState, caller: &Party, id: &str) -> Result<Value, ApiError
     if !visible(&record, caller) {
         return Err(ApiError::NotFound { what: "consent" });
     }
-    let relying: Vec<(Vec<u8>, ())> =
-        state.store.scan(&reliance_prefix(id), None, usize::MAX)?;
+    let relying: Vec<(Vec<u8>, ())> = state.store.scan(&reliance_prefix(id), None, usize::MAX)?;
     let mut basis = record.basis.clone();
     if record.withdrawn_at.is_some() {
         basis.status = Some(ConsentStatus::Withdrawn);

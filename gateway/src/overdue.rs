@@ -5,8 +5,7 @@ use raccordo_schemas::Urgency;
 use time::OffsetDateTime;
 
 pub fn count(store: &Store, now: OffsetDateTime) -> Result<Vec<(Urgency, i64)>, StoreError> {
-    let waiting: Vec<(Vec<u8>, (Urgency, i64))> =
-        store.scan(keys::AWAITING, None, usize::MAX)?;
+    let waiting: Vec<(Vec<u8>, (Urgency, i64))> = store.scan(keys::AWAITING, None, usize::MAX)?;
     let mut counts = vec![
         (Urgency::Immediate, 0),
         (Urgency::Urgent, 0),

@@ -16,8 +16,7 @@ pub async fn sweep(
     now: OffsetDateTime,
     keep: Duration,
 ) -> Result<usize, ApiError> {
-    let all: Vec<(Vec<u8>, StoredReferral)> =
-        state.store.scan(keys::REFERRAL, None, usize::MAX)?;
+    let all: Vec<(Vec<u8>, StoredReferral)> = state.store.scan(keys::REFERRAL, None, usize::MAX)?;
     let due: Vec<StoredReferral> = all
         .into_iter()
         .map(|(_, r)| r)

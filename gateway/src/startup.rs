@@ -264,7 +264,10 @@ impl Application {
 
 /// The probe listener: plain HTTP, two routes that say whether the process and its store answer,
 /// and nothing else; no identity is asked for because nothing is disclosed.
-fn health_server(listener: TcpListener, state: web::Data<AppState>) -> Result<Server, StartupError> {
+fn health_server(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+) -> Result<Server, StartupError> {
     Ok(HttpServer::new(move || {
         App::new()
             .app_data(state.clone())

@@ -118,15 +118,17 @@ pub fn load(state: &AppState) -> Result<Loaded, ApiError> {
         Ok(())
     })?;
     let mut places = HashMap::new();
-    state.store.visit_prefix(&keys::structure_prefix(), |_, v| {
-        let s: raccordo_schemas::Structure = serde_json::from_slice(v)?;
-        if let Some(c) = &s.capacity {
-            *places
-                .entry((s.ambito.clone(), s.service_type.clone()))
-                .or_insert(0) += u64::from(c.places);
-        }
-        Ok(())
-    })?;
+    state
+        .store
+        .visit_prefix(&keys::structure_prefix(), |_, v| {
+            let s: raccordo_schemas::Structure = serde_json::from_slice(v)?;
+            if let Some(c) = &s.capacity {
+                *places
+                    .entry((s.ambito.clone(), s.service_type.clone()))
+                    .or_insert(0) += u64::from(c.places);
+            }
+            Ok(())
+        })?;
     Ok(Loaded { referrals, places })
 }
 

@@ -101,34 +101,34 @@ pub fn verify(store: &super::Store) -> Result<VerifyReport, StoreError> {
         };
         start = last_key.clone();
         start.push(0);
-    for (key, bytes) in page {
-        let key_seq = keys::decode_u64(&key);
-        let entry: AuditEntry = match serde_json::from_slice(&bytes) {
-            Ok(e) => e,
-            Err(_) => {
-                return Ok(broken(key_seq, "entry is not readable".into(), entries));
+        for (key, bytes) in page {
+            let key_seq = keys::decode_u64(&key);
+            let entry: AuditEntry = match serde_json::from_slice(&bytes) {
+                Ok(e) => e,
+                Err(_) => {
+                    return Ok(broken(key_seq, "entry is not readable".into(), entries));
+                }
+            };
+            let expected_prev = prev.as_ref().map_or(GENESIS, |(_, h)| h.as_str());
+            if entry.prev != expected_prev {
+                // The link into this entry is broken: the entry before it was altered or removed.
+                let at = prev.as_ref().map_or(key_seq, |(s, _)| *s);
+                return Ok(broken(
+                    at,
+                    format!("entry {key_seq} does not follow from entry {at}"),
+                    entries,
+                ));
             }
-        };
-        let expected_prev = prev.as_ref().map_or(GENESIS, |(_, h)| h.as_str());
-        if entry.prev != expected_prev {
-            // The link into this entry is broken: the entry before it was altered or removed.
-            let at = prev.as_ref().map_or(key_seq, |(s, _)| *s);
-            return Ok(broken(
-                at,
-                format!("entry {key_seq} does not follow from entry {at}"),
-                entries,
-            ));
+            if entry.seq != key_seq {
+                return Ok(broken(
+                    key_seq,
+                    "entry is stored under another sequence number".into(),
+                    entries,
+                ));
+            }
+            entries += 1;
+            prev = Some((key_seq, digest(&bytes)));
         }
-        if entry.seq != key_seq {
-            return Ok(broken(
-                key_seq,
-                "entry is stored under another sequence number".into(),
-                entries,
-            ));
-        }
-        entries += 1;
-        prev = Some((key_seq, digest(&bytes)));
-    }
     }
     match (head, prev) {
         (None, None) => {}

@@ -75,6 +75,8 @@ pub enum StoreConfig {
 #[must_use = "a write is acknowledged only once it is durable"]
 pub struct Ticket(u64);
 
+// One per process: boxing would only add an indirection to every call.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Sled(sled_store::SledStore),
     Postgres(postgres::PgStore),
@@ -87,6 +89,12 @@ pub struct Store {
 
 /// A staged change: a value to put, or `None` to remove the key.
 type Op = (Vec<u8>, Option<Vec<u8>>);
+
+/// Keys with their values, or with `None` where only keys were asked for.
+type Rows = Vec<(Vec<u8>, Option<Vec<u8>>)>;
+
+/// Keys with their values.
+type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 impl Store {
     /// Opens (creating if needed) a sled store in `dir`.
@@ -227,7 +235,7 @@ impl Store {
         prefix: &[u8],
         start: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Entries, StoreError> {
         let rows = match &self.backend {
             Backend::Sled(s) => s.range(prefix, start, limit, true)?,
             Backend::Postgres(p) => p.range(prefix, start, limit, true)?,
@@ -366,7 +374,8 @@ impl<'a> WriteTxn<'a> {
     }
 
     pub fn put<T: Serialize>(&mut self, key: &[u8], value: &T) -> Result<(), StoreError> {
-        self.ops.push((key.to_vec(), Some(serde_json::to_vec(value)?)));
+        self.ops
+            .push((key.to_vec(), Some(serde_json::to_vec(value)?)));
         self.dirty = true;
         Ok(())
     }
@@ -423,10 +432,7 @@ impl<'a> WriteTxn<'a> {
 }
 
 /// The counter and audit head as stored (absent in a new store).
-fn decode_meta(
-    seq: Option<&[u8]>,
-    head: Option<&[u8]>,
-) -> Result<(u64, AuditHead), StoreError> {
+fn decode_meta(seq: Option<&[u8]>, head: Option<&[u8]>) -> Result<(u64, AuditHead), StoreError> {
     let last = seq.map(keys::decode_u64).unwrap_or(0);
     let head = match head {
         Some(v) => serde_json::from_slice(v)?,

@@ -13,7 +13,7 @@
 
 use super::audit::AuditHead;
 use super::flusher::Durable;
-use super::{Op, StoreError, TxnReader, WriteTxn, keys};
+use super::{Entries, Op, Rows, StoreError, TxnReader, WriteTxn, keys};
 use futures_executor::block_on;
 use futures_util::StreamExt;
 use std::collections::BTreeMap;
@@ -146,10 +146,10 @@ impl Session {
             let (get, range, range_keys) = futures_util::future::try_join3(
                 client.prepare("SELECT v FROM raccordo_kv WHERE k = $1"),
                 client.prepare(
-                    "SELECT k, v FROM raccordo_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3"
+                    "SELECT k, v FROM raccordo_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
                 ),
                 client.prepare(
-                    "SELECT k FROM raccordo_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3"
+                    "SELECT k FROM raccordo_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
                 ),
             )
             .await?;
@@ -173,7 +173,7 @@ impl Session {
         start: &[u8],
         limit: usize,
         values: bool,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    ) -> Result<Rows, StoreError> {
         let end = super::prefix_end(prefix).unwrap_or_else(|| TOP.to_vec());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = if values {
@@ -199,13 +199,13 @@ impl Session {
 impl Writer {
     fn prepare(client: Client) -> Result<Writer, StoreError> {
         let (lock, upsert, delete, notify) = block_on(futures_util::future::try_join4(
-                client.prepare("SELECT v FROM raccordo_kv WHERE k = $1 FOR UPDATE"),
-                client.prepare(
-                    "INSERT INTO raccordo_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
-                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-                ),
-                client.prepare("DELETE FROM raccordo_kv WHERE k = ANY($1)"),
-                client.prepare("SELECT pg_notify($1, $2)"),
+            client.prepare("SELECT v FROM raccordo_kv WHERE k = $1 FOR UPDATE"),
+            client.prepare(
+                "INSERT INTO raccordo_kv (k, v) SELECT * FROM unnest($1::bytea[], $2::bytea[]) \
+                     ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v",
+            ),
+            client.prepare("DELETE FROM raccordo_kv WHERE k = ANY($1)"),
+            client.prepare("SELECT pg_notify($1, $2)"),
         ))?;
         Ok(Writer {
             session: Session::prepare(client)?,
@@ -348,7 +348,7 @@ impl PgStore {
         start: &[u8],
         limit: usize,
         values: bool,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    ) -> Result<Rows, StoreError> {
         self.reader()?.range(prefix, start, limit, values)
     }
 
@@ -467,7 +467,7 @@ fn raise(d: &mut Durable, seq: u64) -> bool {
 }
 
 /// The last change to each key wins, as in a sled batch; puts and removes go out separately.
-fn split(ops: Vec<Op>) -> (Vec<(Vec<u8>, Vec<u8>)>, Vec<Vec<u8>>) {
+fn split(ops: Vec<Op>) -> (Entries, Vec<Vec<u8>>) {
     let last: BTreeMap<Vec<u8>, Option<Vec<u8>>> = ops.into_iter().collect();
     let mut puts = Vec::new();
     let mut removes = Vec::new();

@@ -2,7 +2,7 @@
 
 use super::audit::AuditHead;
 use super::flusher::{Durable, Flusher};
-use super::{StoreError, TxnReader, WriteTxn, keys};
+use super::{Rows, StoreError, TxnReader, WriteTxn, keys};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -126,7 +126,7 @@ impl SledStore {
         start: &[u8],
         limit: usize,
         values: bool,
-    ) -> Result<Vec<(Vec<u8>, Option<Vec<u8>>)>, StoreError> {
+    ) -> Result<Rows, StoreError> {
         let mut out = Vec::new();
         for item in self.tree.range(start.to_vec()..) {
             let (k, v) = item?;

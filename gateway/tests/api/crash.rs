@@ -44,7 +44,7 @@ struct Gateway {
 fn start(dir: &Path) -> Gateway {
     let _ = std::fs::remove_file(dir.join("port"));
     let log = std::fs::File::create(dir.join("child.log")).unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "crash::crash_child_gateway", "--ignored"])
         .env(CHILD_DIR, dir)
         .stdout(Stdio::null())
@@ -60,6 +60,8 @@ fn start(dir: &Path) -> Gateway {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!(
         "the gateway did not start: {}",
         std::fs::read_to_string(dir.join("child.log")).unwrap_or_default()
@@ -190,23 +192,24 @@ async fn acknowledged_referrals_survive_kill_9() {
             Some(c) => format!("https://localhost:{port}/v1/inbox?after={c}"),
             None => format!("https://localhost:{port}/v1/inbox"),
         };
-        let page: Value = firenze
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = firenze.get(url).send().await.unwrap().json().await.unwrap();
         let items = page["items"].as_array().unwrap();
         if items.is_empty() {
             break;
         }
-        announced.extend(items.iter().map(|i| i["referral"].as_str().unwrap().to_owned()));
+        announced.extend(
+            items
+                .iter()
+                .map(|i| i["referral"].as_str().unwrap().to_owned()),
+        );
         after = page["next_cursor"].as_str().map(str::to_owned);
     }
     let distinct: HashSet<String> = announced.iter().cloned().collect();
-    assert_eq!(distinct.len(), announced.len(), "an inbox event was doubled");
+    assert_eq!(
+        distinct.len(),
+        announced.len(),
+        "an inbox event was doubled"
+    );
     assert_eq!(
         distinct, all,
         "the inbox and the referrals disagree after the crash"

@@ -131,7 +131,10 @@ async fn nothing_in_the_store_identifies_the_person_in_clear() {
     let data = app.data_dir();
     let _dir = app.stop().await;
     let reason = "La persona si è trasferita a Firenze";
-    let bytes = crate::harness::RawStore::open(&data).await.all_bytes().await;
+    let bytes = crate::harness::RawStore::open(&data)
+        .await
+        .all_bytes()
+        .await;
     assert!(!bytes.is_empty());
     for planted in PLANTED.iter().chain([&reason, &"PO-2026-00412"]) {
         assert!(

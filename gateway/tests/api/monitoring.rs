@@ -155,7 +155,10 @@ async fn records_arrive_one_by_one_or_in_batches_and_bad_ones_are_named() {
 
     // Nothing identifying is kept with the statistics: the raw store holds no name or code.
     let dir = app.stop().await;
-    let raw = crate::harness::RawStore::open(dir.path()).await.all_bytes().await;
+    let raw = crate::harness::RawStore::open(dir.path())
+        .await
+        .all_bytes()
+        .await;
     let haystack = String::from_utf8_lossy(&raw);
     for planted in ["RSSMRA80A01H501U", "EP-1", "stazione"] {
         assert!(
@@ -378,9 +381,11 @@ async fn a_release_is_signed_immutable_and_consistent_with_its_revisions() {
     {
         let raw = crate::harness::RawStore::open(dir.path()).await;
         let key = format!("release-table/{id}/PERSONS_HOUSED");
-        let mut table: Value = serde_json::from_slice(&raw.get(key.as_bytes()).await.unwrap()).unwrap();
+        let mut table: Value =
+            serde_json::from_slice(&raw.get(key.as_bytes()).await.unwrap()).unwrap();
         table["observations"][0]["value"] = json!(1.0);
-        raw.put(key.as_bytes(), serde_json::to_vec(&table).unwrap()).await;
+        raw.put(key.as_bytes(), serde_json::to_vec(&table).unwrap())
+            .await;
     }
     let app = TestApp::spawn_in(dir, |_| {}).await;
     let (status, body, _, _) = app

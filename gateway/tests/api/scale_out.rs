@@ -110,6 +110,6 @@ async fn two_gateways_on_one_database_behave_as_one() {
     let report = crate::harness::verify_audit(dir_a.path()).await;
     assert!(report.valid, "{report:?}");
     // Per referral at least its consent and creation; plus the reads and the status change.
-    assert!(report.entries >= 2 * 41 + 1, "{report:?}");
+    assert!(report.entries > 2 * 41, "{report:?}");
     drop(dir_b);
 }
