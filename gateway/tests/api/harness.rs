@@ -17,6 +17,8 @@ pub struct TestApp {
     pub port: u16,
     /// The people listener (console and bearer tokens), when the test configured one.
     pub people_port: Option<u16>,
+    /// The plain-HTTP probe listener, when the test configured one.
+    pub health_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     clients: HashMap<&'static str, reqwest::Client>,
@@ -48,6 +50,7 @@ impl TestApp {
         let app = Application::build(Config::from_settings(settings).unwrap()).unwrap();
         let port = app.port();
         let people_port = app.people_port();
+        let health_port = app.health_port();
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
         let pki = DevPki::new(dir.path());
@@ -65,6 +68,7 @@ impl TestApp {
             dir,
             port,
             people_port,
+            health_port,
             handle,
             task,
             clients,

@@ -9,6 +9,29 @@ async fn health_readiness_and_unknown_routes() {
     assert_problem(&app.get("prato", "/v2/anything").await, 404, "not-found");
 }
 
+/// Orchestrators' probes cannot present a client certificate: the probe listener answers them
+/// over plain HTTP, and serves nothing else.
+#[tokio::test]
+async fn the_probe_listener_answers_health_and_readiness_only() {
+    let app = TestApp::spawn_with(|s| s.listen.health = "127.0.0.1:0".into()).await;
+    let port = app.health_port.unwrap();
+    let plain = reqwest::Client::new();
+    let get = |path: &str| plain.get(format!("http://127.0.0.1:{port}{path}")).send();
+    let healthz = get("/healthz").await.unwrap();
+    assert_eq!(healthz.status(), 200);
+    assert_eq!(
+        healthz.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+    let readyz = get("/readyz").await.unwrap();
+    assert_eq!(readyz.status(), 200);
+    for path in ["/metrics", "/v1/inbox", "/v1/referrals", "/openapi.json"] {
+        assert_eq!(get(path).await.unwrap().status(), 404, "{path}");
+    }
+    // The mTLS listener is unchanged: still a certificate for everything, /healthz included.
+    assert_eq!(app.get("prato", "/healthz").await.status, 200);
+}
+
 #[tokio::test]
 async fn metrics_count_by_route_template_and_never_carry_ids() {
     let app = TestApp::spawn().await;
