@@ -24,8 +24,9 @@ pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
         _ => return None,
     };
     let (h, m) = rest.split_once(':')?;
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
+    // Unsigned, then narrowed: `--128:00` must not negate i8::MIN.
+    let h = i8::try_from(h.parse::<u8>().ok()?).ok()?;
+    let m = i8::try_from(m.parse::<u8>().ok()?).ok()?;
     time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
@@ -372,4 +373,21 @@ pub fn pointer_segments(pointer: &str) -> Vec<String> {
         .skip(1)
         .map(|p| p.replace("~1", "/").replace("~0", "~"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_offset_is_a_sign_and_unsigned_hours_and_minutes() {
+        let at = |h, m| time::UtcOffset::from_hms(h, m, 0).ok();
+        assert_eq!(super::parse_offset("+01:00"), at(1, 0));
+        assert_eq!(super::parse_offset("-05:30"), at(-5, -30));
+        // Seen while writing the mapping-file fuzz target: `-` then `-128` negated i8::MIN, an
+        // overflow panic in debug builds (the fuzz build has no overflow checks, so it wrapped).
+        for bad in [
+            "--128:00", "+-1:00", "-00:-128", "+128:00", "+01", "", "01:00",
+        ] {
+            assert_eq!(super::parse_offset(bad), None, "{bad}");
+        }
+    }
 }
