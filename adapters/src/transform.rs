@@ -256,7 +256,13 @@ fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, Fi
         let mut t = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
             .map_err(|_| err("datetime", format!("{s:?} is not an RFC 3339 date-time")))?;
         if let Some(o) = rule.utc_offset.as_deref().and_then(parse_offset) {
-            t = t.to_offset(o);
+            // 9999-12-31T23:30:00Z has no date at +01:00: to_offset would panic.
+            t = t.checked_to_offset(o).ok_or_else(|| {
+                err(
+                    "datetime",
+                    format!("{s:?} has no date at the offset {o} (past year 9999)"),
+                )
+            })?;
         }
         s = t
             .format(format(fmt)?)
@@ -389,5 +395,24 @@ mod tests {
         ] {
             assert_eq!(super::parse_offset(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_date_time_past_year_9999_at_the_local_offset_is_refused_not_a_panic() {
+        // Same class as the intervention the json_ingest fuzz target was written around: a
+        // canonical date-time from another ambito, written out at Prato's +01:00.
+        let m = crate::MappingFile::parse(crate::bench::PRATO_MAPPING, "prato").unwrap();
+        let rule = m
+            .fields
+            .iter()
+            .find(|f| f.datetime.is_some() && f.utc_offset.is_some())
+            .unwrap();
+        let late = serde_json::json!("9999-12-31T23:30:00Z");
+        assert!(super::give_out(&m, rule, &[Some(&late)]).is_err());
+        let fine = serde_json::json!("2026-01-15T07:40:00Z");
+        assert_eq!(
+            super::give_out(&m, rule, &[Some(&fine)]).unwrap(),
+            vec!["15/01/2026 08:40".to_owned()]
+        );
     }
 }
