@@ -55,6 +55,9 @@ fn attributes(
         .collect()
 }
 
+/// How deep elements may nest in an export, from the root.
+pub const MAX_DEPTH: usize = 256;
+
 pub fn read(mapping: &MappingFile, path: &Path, wanted: &[String]) -> Result<Records, CodecError> {
     let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
     let enc = super::encoding(&mapping.codec.encoding).unwrap_or(encoding_rs::UTF_8);
@@ -115,6 +118,14 @@ pub fn read(mapping: &MappingFile, path: &Path, wanted: &[String]) -> Result<Rec
                 text: String::new(),
                 has_children: false,
             });
+            // Each element costs a walk of the open elements: bounded, so that a deeply nested
+            // file stays linear (20,000 levels took over a minute).
+            if stack.len() > MAX_DEPTH {
+                return Err(file_error(
+                    path,
+                    format!("line {line}: elements nested deeper than {MAX_DEPTH} levels"),
+                ));
+            }
             let attrs = attributes(&reader, &e, &prefixes);
             match &mut record {
                 None if stack.len() == record_path.len()
@@ -320,4 +331,39 @@ pub fn write(mapping: &MappingFile, records: &[Fields]) -> String {
         top.write(&mut out, 0);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    fn nested(depth: usize) -> String {
+        format!(
+            "<esportazione xmlns=\"urn:firenze:sociale:casi:1\"><caso id=\"X\">{}{}</caso></esportazione>",
+            "<a>".repeat(depth),
+            "</a>".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_in_linear_time() {
+        // A 140 kB export nested 20,000 levels deep took 78 s and a gigabyte (each element
+        // walked every open one): found by feeding the xml_codec fuzz target deep inputs.
+        let m = crate::MappingFile::parse(
+            include_str!("../../../deploy/ambiti/firenze/mapping.toml"),
+            "firenze",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("deep.xml");
+        std::fs::write(&file, nested(20_000)).unwrap();
+        let started = std::time::Instant::now();
+        let e = super::read(&m, &file, &m.local_fields()).err().unwrap();
+        assert!(e.to_string().contains("nested deeper than 256"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Within the limit, a record still reads.
+        std::fs::write(&file, nested(super::MAX_DEPTH - 3)).unwrap();
+        assert_eq!(
+            super::read(&m, &file, &m.local_fields()).unwrap().count(),
+            1
+        );
+    }
 }
