@@ -3,7 +3,8 @@
 
 Writes fixtures/jwks.json (the identity provider's published keys the `jwt` target trusts),
 fixtures/signer.der (the client certificate the `signature` target takes as the TLS peer) and
-seeds under corpus/jwt and corpus/signature. Fresh keys every run; the private keys are not kept,
+the tokens, named by what they test, under fixtures/jwt and fixtures/signature, and as seeds
+under corpus/jwt and corpus/signature. Fresh keys every run; the private keys are not kept,
 so run it again (and commit fixtures and seeds together) to get more valid tokens.
 Needs python3-cryptography. Times are relative to NOW, the clock the targets pass in.
 """
@@ -59,9 +60,11 @@ jwks = {"keys": [
 (here / "fixtures" / "jwks.json").write_text(json.dumps(jwks, indent=1) + "\n")
 
 def write(target, name, data):
-    d = here / "corpus" / target
-    d.mkdir(parents=True, exist_ok=True)
-    (d / ("seed-" + name)).write_bytes(data)
+    # Named under fixtures/ (the unit tests check each one's verdict), and as a corpus seed
+    # (cargo fuzz cmin renames corpus files after their digest).
+    for d, n in ((here / "fixtures" / target, name), (here / "corpus" / target, "seed-" + name)):
+        d.mkdir(parents=True, exist_ok=True)
+        (d / n).write_bytes(data)
 
 good = {"iss": ISSUER, "aud": AUDIENCE, "sub": "RSSMRA80A01H501U", "exp": NOW + 300,
         "iat": NOW - 10, "nbf": NOW - 10, "name": "Mario Rossi",

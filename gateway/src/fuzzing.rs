@@ -169,15 +169,15 @@ pub fn signature(data: &[u8]) -> Option<Result<crate::signature::Verified, ApiEr
 
 #[cfg(test)]
 mod tests {
-    //! Replays the committed corpora and regression inputs of the fuzz targets, so that stable
-    //! CI keeps what fuzzing found fixed. A panic fails the test.
+    //! Replays the committed corpora, regression inputs and named fixture tokens of the fuzz
+    //! targets, so that stable CI keeps what fuzzing found fixed. A panic fails the test.
 
     use std::path::{Path, PathBuf};
 
     fn inputs(target: &str) -> Vec<PathBuf> {
         let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
         let mut out = Vec::new();
-        for dir in ["corpus", "regressions"] {
+        for dir in ["corpus", "regressions", "fixtures"] {
             if let Ok(entries) = std::fs::read_dir(fuzz.join(dir).join(target)) {
                 out.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
             }
@@ -206,8 +206,8 @@ mod tests {
         replay("jwt", |d| {
             let _ = super::jwt(d);
         });
-        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/jwt");
-        let seed = |name: &str| std::fs::read(fuzz.join(format!("seed-{name}"))).unwrap();
+        let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fixtures/jwt");
+        let seed = |name: &str| std::fs::read(fuzz.join(name)).unwrap();
         for ok in ["es-ok", "ed-ok", "rs-ok", "ps-ok"] {
             let party = super::jwt(&seed(ok)).unwrap();
             assert!(party.is_ok(), "{ok}: {party:?}");
@@ -235,10 +235,9 @@ mod tests {
         replay("signature", |d| {
             let _ = super::signature(d);
         });
-        let seed = std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/signature/seed-ok"),
-        )
-        .unwrap();
+        let seed =
+            std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/fixtures/signature/ok"))
+                .unwrap();
         let verified = super::signature(&seed).unwrap();
         assert!(verified.is_ok(), "{verified:?}");
     }
