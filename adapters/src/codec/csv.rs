@@ -126,8 +126,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                 index,
             };
             index += 1;
-            let mut fields = Fields::new();
-            match &header {
+            let fields = match &header {
                 Some(names) => {
                     if row.len() != names.len() {
                         return Some(Err(Unreadable {
@@ -139,7 +138,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                             ),
                         }));
                     }
-                    fields = Fields::from_sorted(
+                    Fields::from_sorted(
                         order
                             .iter()
                             .map(|&i| {
@@ -149,7 +148,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                                 )
                             })
                             .collect(),
-                    );
+                    )
                 }
                 None => {
                     // Sorted once: inserting `#1`, `#2`... one by one shifted the fields already
@@ -157,7 +156,7 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                     let names: Vec<std::sync::Arc<str>> = (1..=row.len())
                         .map(|i| std::sync::Arc::from(format!("#{i}")))
                         .collect();
-                    fields = Fields::from_sorted(
+                    Fields::from_sorted(
                         super::sorted_order(&names)
                             .into_iter()
                             .map(|i| {
@@ -167,9 +166,9 @@ pub fn read(mapping: &MappingFile, path: &Path) -> Result<Records, CodecError> {
                                 )
                             })
                             .collect(),
-                    );
+                    )
                 }
-            }
+            };
             return Some(Ok(LocalRecord { location, fields }));
         }
     })))
