@@ -15,6 +15,8 @@ pub mod check;
 pub mod codec;
 pub mod convert;
 pub mod derive;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mapping;
 pub mod quarantine;
 pub mod runner;

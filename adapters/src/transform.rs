@@ -24,8 +24,9 @@ pub fn parse_offset(s: &str) -> Option<time::UtcOffset> {
         _ => return None,
     };
     let (h, m) = rest.split_once(':')?;
-    let h: i8 = h.parse().ok()?;
-    let m: i8 = m.parse().ok()?;
+    // Unsigned, then narrowed: `--128:00` must not negate i8::MIN.
+    let h = i8::try_from(h.parse::<u8>().ok()?).ok()?;
+    let m = i8::try_from(m.parse::<u8>().ok()?).ok()?;
     time::UtcOffset::from_hms(sign * h, sign * m, 0).ok()
 }
 
@@ -255,7 +256,13 @@ fn scalar_out(m: &MappingFile, rule: &FieldRule, v: &Value) -> Result<String, Fi
         let mut t = time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
             .map_err(|_| err("datetime", format!("{s:?} is not an RFC 3339 date-time")))?;
         if let Some(o) = rule.utc_offset.as_deref().and_then(parse_offset) {
-            t = t.to_offset(o);
+            // 9999-12-31T23:30:00Z has no date at +01:00: to_offset would panic.
+            t = t.checked_to_offset(o).ok_or_else(|| {
+                err(
+                    "datetime",
+                    format!("{s:?} has no date at the offset {o} (past year 9999)"),
+                )
+            })?;
         }
         s = t
             .format(format(fmt)?)
@@ -372,4 +379,40 @@ pub fn pointer_segments(pointer: &str) -> Vec<String> {
         .skip(1)
         .map(|p| p.replace("~1", "/").replace("~0", "~"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_offset_is_a_sign_and_unsigned_hours_and_minutes() {
+        let at = |h, m| time::UtcOffset::from_hms(h, m, 0).ok();
+        assert_eq!(super::parse_offset("+01:00"), at(1, 0));
+        assert_eq!(super::parse_offset("-05:30"), at(-5, -30));
+        // Seen while writing the mapping-file fuzz target: `-` then `-128` negated i8::MIN, an
+        // overflow panic in debug builds (the fuzz build has no overflow checks, so it wrapped).
+        for bad in [
+            "--128:00", "+-1:00", "-00:-128", "+128:00", "+01", "", "01:00",
+        ] {
+            assert_eq!(super::parse_offset(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_date_time_past_year_9999_at_the_local_offset_is_refused_not_a_panic() {
+        // Same class as the intervention the json_ingest fuzz target was written around: a
+        // canonical date-time from another ambito, written out at Prato's +01:00.
+        let m = crate::MappingFile::parse(crate::bench::PRATO_MAPPING, "prato").unwrap();
+        let rule = m
+            .fields
+            .iter()
+            .find(|f| f.datetime.is_some() && f.utc_offset.is_some())
+            .unwrap();
+        let late = serde_json::json!("9999-12-31T23:30:00Z");
+        assert!(super::give_out(&m, rule, &[Some(&late)]).is_err());
+        let fine = serde_json::json!("2026-01-15T07:40:00Z");
+        assert_eq!(
+            super::give_out(&m, rule, &[Some(&fine)]).unwrap(),
+            vec!["15/01/2026 08:40".to_owned()]
+        );
+    }
 }

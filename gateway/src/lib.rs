@@ -12,6 +12,8 @@ pub mod config;
 pub mod consents;
 pub mod console;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod inbox;
 pub mod keys;
 pub mod lifecycle;

@@ -222,18 +222,9 @@ pub struct Options<'a> {
     pub signature: Option<crate::signature::Verified>,
 }
 
-pub fn create(
-    state: &AppState,
-    caller: &Party,
-    body: &Value,
-    options: Options<'_>,
-    now: OffsetDateTime,
-) -> Result<(Created, crate::store::Ticket), ApiError> {
-    let Options {
-        idempotency_key,
-        as_draft,
-        signature,
-    } = options;
+/// A referral body as sent, checked: no read-only member, valid against schema v1, and of the
+/// referral type. What [`create`] does first with outside input (and what the fuzz targets run).
+pub(crate) fn checked_input(body: &Value) -> Result<Referral, ApiError> {
     let read_only: Vec<_> = READ_ONLY
         .iter()
         .filter(|f| body.get(**f).is_some())
@@ -247,7 +238,7 @@ pub fn create(
         return Err(ApiError::schema(read_only));
     }
     raccordo_schemas::validate(Entity::Referral, body).map_err(ApiError::schema)?;
-    let input: Referral = serde_json::from_value(body.clone()).map_err(|_| {
+    serde_json::from_value(body.clone()).map_err(|_| {
         ApiError::violation(
             "schema-violation",
             "The document does not conform to schema v1",
@@ -255,7 +246,22 @@ pub fn create(
             "type",
             "the document does not match the referral type",
         )
-    })?;
+    })
+}
+
+pub fn create(
+    state: &AppState,
+    caller: &Party,
+    body: &Value,
+    options: Options<'_>,
+    now: OffsetDateTime,
+) -> Result<(Created, crate::store::Ticket), ApiError> {
+    let Options {
+        idempotency_key,
+        as_draft,
+        signature,
+    } = options;
+    let input = checked_input(body)?;
     if input.sender != caller.id {
         return Err(ApiError::Forbidden {
             code: "sender-mismatch",

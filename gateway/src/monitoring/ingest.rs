@@ -35,7 +35,7 @@ fn entity(kind: Kind) -> Entity {
     }
 }
 
-fn reduce(kind: Kind, body: &Value) -> Result<Reduced, ApiError> {
+pub(crate) fn reduce(kind: Kind, body: &Value) -> Result<Reduced, ApiError> {
     raccordo_schemas::validate(entity(kind), body).map_err(ApiError::schema)?;
     let typed = |_| {
         ApiError::violation(

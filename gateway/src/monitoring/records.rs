@@ -260,7 +260,17 @@ pub fn from_intervention(i: Intervention) -> Result<Reduced, ApiError> {
     let attributes = Attributes::from_profile(i.person.as_ref().map(|p| &p.profile));
     // The day of the signal in Italian civil time is the day it belongs to.
     let rome = rome_offset(i.signalled_at);
-    let day = day_number(i.signalled_at.to_offset(rome).date());
+    // An instant at the edge of the supported years (9999-12-31T23:30:00Z) has no date in Rome.
+    let local = i.signalled_at.checked_to_offset(rome).ok_or_else(|| {
+        ApiError::violation(
+            "schema-violation",
+            "The document does not conform to schema v1",
+            "/signalled_at",
+            "format",
+            "signalled_at is outside the years the gateway can date (1 to 9999 in Italian time)",
+        )
+    })?;
+    let day = day_number(local.date());
     let minutes = i.reached_at.map(|r| {
         let m = (r - i.signalled_at).whole_minutes();
         u32::try_from(m.max(0)).unwrap_or(u32::MAX)
@@ -280,7 +290,10 @@ pub fn from_intervention(i: Intervention) -> Result<Reduced, ApiError> {
 /// Central European time, with summer time from the last Sunday of March to the last Sunday of
 /// October (at 01:00 UTC), as the EU rule has it.
 pub fn rome_offset(t: time::OffsetDateTime) -> time::UtcOffset {
-    let utc = t.to_offset(time::UtcOffset::UTC);
+    // Winter time for an instant with no UTC date (past the end of year 9999 once in UTC).
+    let Some(utc) = t.checked_to_offset(time::UtcOffset::UTC) else {
+        return time::UtcOffset::from_hms(1, 0, 0).unwrap_or(time::UtcOffset::UTC);
+    };
     let year = utc.year();
     let last_sunday = |month: time::Month| -> Option<time::OffsetDateTime> {
         let days = time::util::days_in_month(month, year);
@@ -360,6 +373,25 @@ mod tests {
         assert_eq!(
             rome_offset(datetime!(2026-03-29 01:00 UTC)).whole_hours(),
             2
+        );
+    }
+
+    #[test]
+    fn an_intervention_signalled_at_the_end_of_year_9999_is_refused_not_a_panic() {
+        // Seen while writing the json_ingest fuzz target: to_offset panicked past year 9999.
+        let mut body: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../schemas/examples/intervention/valid/not-found.json"
+        ))
+        .unwrap();
+        body.as_object_mut().unwrap().remove("reached_at");
+        for at in ["9999-12-31T23:30:00Z", "9999-12-31T23:30:00-01:00"] {
+            body["signalled_at"] = at.into();
+            let i = serde_json::from_value(body.clone()).unwrap();
+            assert!(from_intervention(i).is_err(), "{at}");
+        }
+        assert_eq!(
+            rome_offset(datetime!(9999-12-31 23:30 -1:00)).whole_hours(),
+            1
         );
     }
 }
