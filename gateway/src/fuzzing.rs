@@ -20,10 +20,23 @@ pub const SIGNATURE_AUDIENCE: &str = "https://raccordo.example.test";
 pub const ISSUER: &str = "https://id.example.test/realms/region";
 pub const AUDIENCE: &str = "raccordo-api";
 
-/// The identity provider's published keys the `jwt` target trusts.
-const JWKS: &str = include_str!("../fuzz/fixtures/jwks.json");
-/// The TLS client certificate the `signature` target takes as the peer's.
-const SIGNER: &[u8] = include_bytes!("../fuzz/fixtures/signer.der");
+/// A file of `gateway/fuzz/fixtures/`, read when first needed rather than built in, so that
+/// building the gateway needs nothing from the fuzz crate: `jwks.json` (the identity provider's
+/// published keys the `jwt` target trusts) and `signer.der` (the TLS client certificate the
+/// `signature` target takes as the peer's).
+fn fixture(name: &str) -> Option<Vec<u8>> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/fixtures")
+            .join(name),
+    )
+    .ok()
+}
+
+fn signer() -> Option<&'static [u8]> {
+    static SIGNER: OnceLock<Option<Vec<u8>>> = OnceLock::new();
+    SIGNER.get_or_init(|| fixture("signer.der")).as_deref()
+}
 
 /// A JSON request body for the referral and monitoring routes: parsed as the API's body reader
 /// parses it, then every check a route runs on it before the store is touched (a referral's
@@ -107,7 +120,7 @@ fn people() -> Option<&'static People> {
             let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
             let provider = IdentityProvider::new(config, [7; 32]).ok()?;
             let metrics = crate::metrics::Metrics::new().ok()?;
-            let keys = serde_json::from_str(JWKS).ok()?;
+            let keys = serde_json::from_slice(&fixture("jwks.json")?).ok()?;
             runtime.block_on(provider.preload_keys(keys));
             Some(People {
                 runtime,
@@ -140,7 +153,7 @@ pub fn jwt(data: &[u8]) -> Option<Result<Party, TokenRefusal>> {
 /// `data` picks the caller: 0, a request with the body's right `Digest` on the fixture's TLS
 /// certificate; 1, the same without a `Digest`; 2, a peer holding whatever certificate the
 /// token's `x5c` names (so that any certificate reaches the key and signature checks). The rest
-/// is the token. `None` when the input is empty or not UTF-8.
+/// is the token. `None` when the input is empty or not UTF-8, or the fixture is missing.
 pub fn signature(data: &[u8]) -> Option<Result<crate::signature::Verified, ApiError>> {
     let (mode, rest) = data.split_first()?;
     let token = std::str::from_utf8(rest).ok()?;
@@ -151,7 +164,7 @@ pub fn signature(data: &[u8]) -> Option<Result<crate::signature::Verified, ApiEr
             .and_then(|h| h.x5c_der().ok().flatten())
             .and_then(|chain| chain.first().map(|c| crate::pki::fingerprint(c)))
             .unwrap_or_default(),
-        _ => crate::pki::fingerprint(SIGNER),
+        _ => crate::pki::fingerprint(signer()?),
     };
     let result = crate::signature::verify(
         (mode % 3 != 1).then_some(digest.as_str()),
