@@ -283,7 +283,7 @@ pub fn create(
     if let Some(structure) = &input.target_structure
         && state
             .store
-            .get_raw(&keys::structure(&input.receiver, structure))?
+            .get_bytes(&keys::structure(&input.receiver, structure))?
             .is_none()
     {
         return Err(ApiError::violation(

@@ -6,7 +6,7 @@ use crate::problem::ApiError;
 use crate::referrals::StoredReferral;
 use crate::state::AppState;
 use crate::store::audit::AuditRecord;
-use crate::store::keys;
+use crate::store::{Read, keys};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -26,7 +26,7 @@ pub async fn sweep(
     let mut purged = 0;
     let mut last = None;
     for r in due {
-        if state.store.get_raw(&keys::vault(&r.id))?.is_none() {
+        if state.store.get_bytes(&keys::vault(&r.id))?.is_none() {
             continue;
         }
         let ((), ticket) = state.store.write(|txn| -> Result<(), ApiError> {

@@ -87,7 +87,11 @@ impl Application {
         let monitoring = crate::monitoring::Monitoring::new(&config.monitoring, &master)
             .map_err(|e| StartupError::Monitoring(e.to_string()))?;
         let store = Store::open_with(&config.store)?;
-        if let Ok(mut cube) = monitoring.cube.write() {
+        // On a shared store releases read the records from the store (invariant 18), so this
+        // process's cube would only cost start-up time and memory.
+        if !store.is_shared()
+            && let Ok(mut cube) = monitoring.cube.write()
+        {
             *cube = crate::monitoring::cube::Cube::load(&store, monitoring.threads)?;
         }
         let epoch = store.get::<u32>(crate::persons::EPOCH_KEY)?.unwrap_or(1);

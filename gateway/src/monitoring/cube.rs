@@ -92,6 +92,11 @@ impl Cube {
         &self.ambiti
     }
 
+    /// The rows and the ambiti they index, without copying them.
+    pub fn into_parts(self) -> (Vec<Compact>, Vec<String>) {
+        (self.rows, self.ambiti)
+    }
+
     /// Reads every statistical record in the store, with `threads` threads: records are filed
     /// by kind and ambito, and each (kind, ambito) range is read by one thread.
     pub fn load(store: &Store, threads: usize) -> Result<Cube, StoreError> {

@@ -122,6 +122,9 @@ fn file_one(
             Ok((replaced, reduced.record.clone()))
         },
         |(_, record)| {
+            if state.store.is_shared() {
+                return;
+            }
             if let Ok(mut cube) = monitoring.cube.write() {
                 cube.upsert(&key, record);
             }

@@ -200,8 +200,7 @@ pub fn compute(
     // other gateways write to the same store, this one's cube misses their records: the
     // tables are then computed from the store itself.
     let (records, record_ambiti) = if state.store.is_shared() {
-        let cube = super::cube::Cube::load(&state.store, m.threads)?;
-        (cube.rows().to_vec(), cube.ambiti().to_vec())
+        super::cube::Cube::load(&state.store, m.threads)?.into_parts()
     } else {
         let cube = m.cube.read().map_err(|_| ApiError::Internal)?;
         (cube.rows().to_vec(), cube.ambiti().to_vec())

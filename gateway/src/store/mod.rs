@@ -191,10 +191,6 @@ impl Store {
         let _ = rx.wait_for(|d| d.seq > seq).await;
     }
 
-    pub fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get_bytes(key)
-    }
-
     /// Key-ordered records under `prefix`, starting after `after` (exclusive) when given.
     pub fn scan<T: DeserializeOwned>(
         &self,

@@ -185,25 +185,8 @@ async fn acknowledged_referrals_survive_kill_9() {
     }
     // Nothing is half-written: the receiver's inbox announces exactly the referrals that exist,
     // each once.
-    let mut announced = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let url = match &after {
-            Some(c) => format!("https://localhost:{port}/v1/inbox?after={c}"),
-            None => format!("https://localhost:{port}/v1/inbox"),
-        };
-        let page: Value = firenze.get(url).send().await.unwrap().json().await.unwrap();
-        let items = page["items"].as_array().unwrap();
-        if items.is_empty() {
-            break;
-        }
-        announced.extend(
-            items
-                .iter()
-                .map(|i| i["referral"].as_str().unwrap().to_owned()),
-        );
-        after = page["next_cursor"].as_str().map(str::to_owned);
-    }
+    let announced =
+        crate::harness::inbox_referrals(&firenze, &format!("https://localhost:{port}")).await;
     let distinct: HashSet<String> = announced.iter().cloned().collect();
     assert_eq!(
         distinct.len(),

@@ -291,6 +291,30 @@ async fn pg_connect(url: &str) -> tokio_postgres::Client {
     client
 }
 
+/// The referral of every event in a party's inbox, read page by page to the end, in order.
+pub async fn inbox_referrals(client: &reqwest::Client, base: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let url = match &after {
+            Some(c) => format!("{base}/v1/inbox?after={c}"),
+            None => format!("{base}/v1/inbox"),
+        };
+        let page = read(client.get(url).send().await.unwrap()).await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        let items = page.body["items"].as_array().unwrap();
+        if items.is_empty() {
+            return seen;
+        }
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["referral"].as_str().unwrap().to_owned()),
+        );
+        after = page.body["next_cursor"].as_str().map(str::to_owned);
+    }
+}
+
 /// The default settings on `dir`, with the store the suite runs on.
 pub async fn settings_for(dir: &Path) -> Settings {
     let mut settings = Settings::defaults().unwrap();

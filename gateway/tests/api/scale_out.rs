@@ -69,26 +69,8 @@ async fn two_gateways_on_one_database_behave_as_one() {
     // Firenze's inbox, read through either gateway, holds each referral exactly once, in one
     // order, with strictly increasing cursors.
     for gateway in [&a, &b] {
-        let mut seen = Vec::new();
-        let mut after: Option<String> = None;
-        loop {
-            let path = match &after {
-                Some(c) => format!("/v1/inbox?after={c}"),
-                None => "/v1/inbox".to_owned(),
-            };
-            let page = gateway.get("firenze", &path).await;
-            assert_eq!(page.status, 200, "{}", page.text);
-            let items = page.body["items"].as_array().unwrap().clone();
-            if items.is_empty() {
-                break;
-            }
-            seen.extend(
-                items
-                    .iter()
-                    .map(|i| i["referral"].as_str().unwrap().to_owned()),
-            );
-            after = page.body["next_cursor"].as_str().map(str::to_owned);
-        }
+        let seen =
+            crate::harness::inbox_referrals(gateway.client("firenze"), &gateway.url("")).await;
         assert_eq!(seen.len(), 41, "{seen:?}");
         let distinct: HashSet<&String> = seen.iter().collect();
         assert_eq!(distinct.len(), 41, "an event was doubled");
