@@ -7,9 +7,10 @@
 //!   on PostgreSQL, which also holds across gateway processes), and everything a write stages is
 //!   applied at once, so a crash leaves each write whole or absent.
 //! - Nothing is acknowledged before it is durable: a write returns a [`Ticket`], and
-//!   [`Store::durable`] waits until it is on disk. On sled one flusher thread serves every
-//!   waiter, so concurrent requests share flushes (group commit); on PostgreSQL the commit is
-//!   the flush.
+//!   [`Store::durable`] waits until it is on disk. On sled a write is staged in memory and one
+//!   apply thread puts everything staged into sled as one batch and flushes it (group commit,
+//!   `applier.rs`); reads see staged writes as soon as they are staged, as they would see a
+//!   write applied but not yet flushed. On PostgreSQL the commit is the flush.
 //! - Readers of the inbox see only durable events (`durable_seq`), so no party acts on an event
 //!   that a crash could take back.
 //! - Sequence numbers come from one counter, stored in the same write that uses them; they order
@@ -19,14 +20,14 @@
 
 pub mod audit;
 pub mod backup;
-mod flusher;
+mod applier;
 pub mod keys;
 mod postgres;
 mod sled_store;
 
 use crate::secret::Secret;
 use audit::{AuditHead, AuditRecord, GENESIS};
-use flusher::Durable;
+use applier::Durable;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -165,9 +166,6 @@ impl Store {
 
     /// Waits until the write behind `ticket` is on disk.
     pub async fn durable(&self, ticket: Ticket) -> Result<(), StoreError> {
-        if let Backend::Sled(s) = &self.backend {
-            s.request_flush();
-        }
         let mut rx = self.durable.clone();
         let state = rx
             .wait_for(|d| d.failed || d.seq >= ticket.0)
@@ -320,25 +318,21 @@ impl Read for Store {
 
 /// Where a write reads from: the store as it was when the write began.
 enum TxnReader<'a> {
-    Sled(&'a sled::Tree),
+    Sled(&'a sled_store::SledStore),
     Postgres(&'a postgres::Session),
 }
 
 impl Read for WriteTxn<'_> {
     fn get_bytes(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match &self.reader {
-            TxnReader::Sled(t) => Ok(t.get(key)?.map(|v| v.to_vec())),
+            TxnReader::Sled(s) => s.get(key),
             TxnReader::Postgres(s) => s.get(key),
         }
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         match &self.reader {
-            TxnReader::Sled(t) => t
-                .scan_prefix(prefix)
-                .keys()
-                .map(|k| Ok(k?.to_vec()))
-                .collect(),
+            TxnReader::Sled(s) => s.keys_with_prefix(prefix),
             TxnReader::Postgres(s) => Ok(s
                 .range(prefix, prefix, usize::MAX, false)?
                 .into_iter()
@@ -462,3 +456,4 @@ mod tests {
         assert_eq!(super::prefix_end(b""), None);
     }
 }
+

@@ -12,7 +12,7 @@
 //! the counter every second in case a notification is missed.
 
 use super::audit::AuditHead;
-use super::flusher::Durable;
+use super::applier::Durable;
 use super::{Entries, Op, Rows, StoreError, TxnReader, WriteTxn, keys};
 use futures_executor::block_on;
 use futures_util::StreamExt;
