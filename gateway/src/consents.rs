@@ -50,7 +50,7 @@ pub fn register(
     referral: Option<&str>,
     now: OffsetDateTime,
 ) -> Result<String, ApiError> {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = crate::record_id::new(now);
     let record = ConsentRecord {
         id: id.clone(),
         person: person.to_owned(),

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod problem;
 pub mod pseudonym;
 pub mod rate_limit;
+pub mod record_id;
 pub mod referrals;
 pub mod region_ca;
 pub mod registry;

@@ -204,10 +204,6 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     })
 }
 
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
 /// The idempotency key as stored: a digest, because keys may be made from local record ids.
 fn idempotency_digest(key: &str) -> String {
     crate::pki::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.as_bytes()).as_ref())
@@ -305,7 +301,7 @@ pub fn create(
     let body_digest = crate::canonical::digest(body);
     let idem_key = idempotency_key.map(|k| keys::idempotency(&caller.id, &idempotency_digest(k)));
 
-    let id = new_id();
+    let id = crate::record_id::new(now);
     let due_at = now + state.service_levels.for_urgency(input.urgency);
     let sensitive = Sealed {
         identity: input.person.identity.clone(),

@@ -18,16 +18,16 @@
 //!   so two gateways never hand out the same number.
 //! - Keys start with an ASCII prefix (`ref/`, `audit/`, ...); prefix ranges rely on it.
 
+mod applier;
 pub mod audit;
 pub mod backup;
-mod applier;
 pub mod keys;
 mod postgres;
 mod sled_store;
 
 use crate::secret::Secret;
-use audit::{AuditHead, AuditRecord, GENESIS};
 use applier::Durable;
+use audit::{AuditHead, AuditRecord, GENESIS};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
@@ -456,4 +456,3 @@ mod tests {
         assert_eq!(super::prefix_end(b""), None);
     }
 }
-

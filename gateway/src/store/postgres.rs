@@ -11,8 +11,8 @@
 //! notifies the other gateways (`pg_notify`) so that their inbox long-polls wake; they also poll
 //! the counter every second in case a notification is missed.
 
-use super::audit::AuditHead;
 use super::applier::Durable;
+use super::audit::AuditHead;
 use super::{Entries, Op, Rows, StoreError, TxnReader, WriteTxn, keys};
 use futures_executor::block_on;
 use futures_util::StreamExt;

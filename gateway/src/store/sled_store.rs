@@ -1,8 +1,8 @@
 //! The embedded backend: one sled tree, one writer mutex, and group commit by the applier
 //! thread (`applier.rs`).
 
-use super::audit::AuditHead;
 use super::applier::{Durable, Staging};
+use super::audit::AuditHead;
 use super::{Rows, StoreError, TxnReader, WriteTxn, keys};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -39,6 +39,9 @@ fn open_db(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
         }
     }
 }
+
+/// One key and its value from a merged range.
+type Entry = Result<(Vec<u8>, Vec<u8>), StoreError>;
 
 struct WriterState {
     last_seq: u64,
@@ -119,7 +122,7 @@ impl SledStore {
         &self,
         prefix: &[u8],
         start: &[u8],
-    ) -> Result<impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>>, StoreError> {
+    ) -> Result<impl Iterator<Item = Entry>, StoreError> {
         let end = super::prefix_end(prefix);
         // The staged part is copied first: whatever the applier moves into sled meanwhile is
         // then found twice, and the copy (newer or equal) wins.
@@ -206,7 +209,7 @@ where
     S: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
     C: Iterator<Item = (Vec<u8>, Option<Vec<u8>>)>,
 {
-    type Item = Result<(Vec<u8>, Vec<u8>), StoreError>;
+    type Item = Entry;
 
     fn next(&mut self) -> Option<Self::Item> {
         use std::cmp::Ordering;
@@ -215,7 +218,9 @@ where
                 (None, None) => return None,
                 (Some(Err(_)), _) | (Some(Ok(_)), None) => Ordering::Less,
                 (None, Some(_)) => Ordering::Greater,
-                (Some(Ok((stored, _))), Some((staged, _))) => stored.as_ref().cmp(staged.as_slice()),
+                (Some(Ok((stored, _))), Some((staged, _))) => {
+                    stored.as_ref().cmp(staged.as_slice())
+                }
             };
             if order == Ordering::Less {
                 return self.stored.next().map(|item| match item {
@@ -243,7 +248,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = sled::Config::new().path(dir.path()).open().unwrap();
         let tree = db.open_tree("t").unwrap();
-        for (k, v) in [("a/1", "old"), ("a/2", "old"), ("a/4", "old"), ("b/1", "other")] {
+        for (k, v) in [
+            ("a/1", "old"),
+            ("a/2", "old"),
+            ("a/4", "old"),
+            ("b/1", "other"),
+        ] {
             tree.insert(k, v).unwrap();
         }
         let staged: super::super::applier::Changes = [
@@ -279,7 +289,11 @@ mod tests {
             let ((), _ticket) = store
                 .write(|txn| -> Result<(), StoreError> {
                     let previous: Option<u32> = txn.get(b"n/last")?;
-                    assert_eq!(previous, i.checked_sub(1), "each write reads the one before");
+                    assert_eq!(
+                        previous,
+                        i.checked_sub(1),
+                        "each write reads the one before"
+                    );
                     txn.put(format!("n/{i:04}").as_bytes(), &i)?;
                     txn.put(b"n/last", &i)
                 })
