@@ -38,10 +38,20 @@ struct Overlay {
     failed: bool,
 }
 
+/// How long a group may wait to grow as large as the one before it.
+///
+/// Why: every flush costs sled a write task that wakes each thread of its I/O pool, whatever
+/// the size of the group, so fewer and larger groups leave more of the machine to requests
+/// (`raccordo bench`: 3,640 and 3,920 referrals/s without waiting, 3,970 and 4,560 with it,
+/// p99 lower too). Under light load the last group held one write and nothing waits.
+const GATHER_AT_MOST: std::time::Duration = std::time::Duration::from_millis(1);
+
 #[derive(Default)]
 struct Signal {
     /// Something was staged since the apply thread last looked.
     staged: bool,
+    /// Writes staged since the apply thread last took a group.
+    writes: usize,
     stop: bool,
     /// The highest sequence number on disk.
     durable: u64,
@@ -116,6 +126,7 @@ impl Staging {
         }
         let mut s = self.signal.lock().map_err(|_| StoreError::Poisoned)?;
         s.staged = true;
+        s.writes += 1;
         self.wake.notify_one();
         Ok(())
     }
@@ -205,6 +216,8 @@ impl Staging {
     }
 
     fn run(&self, db: &sled::Db, tree: &sled::Tree) {
+        // Writes in the last group: under load, the next group waits a moment to be as large.
+        let mut last_group = 0;
         loop {
             let stop = {
                 let Ok(mut s) = self.signal.lock() else { break };
@@ -214,6 +227,19 @@ impl Staging {
                         Err(_) => return,
                     };
                 }
+                let deadline = std::time::Instant::now() + GATHER_AT_MOST;
+                while s.writes < last_group && !s.stop {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    s = match self.wake.wait_timeout(s, left) {
+                        Ok((s, _)) => s,
+                        Err(_) => return,
+                    };
+                }
+                last_group = s.writes;
+                s.writes = 0;
                 s.staged = false;
                 s.stop
             };
