@@ -1,7 +1,7 @@
 //! Ids of referrals and consents: UUID version 7, whose leading bits are the time of creation.
 //!
 //! Why: with random ids every new record landed somewhere else in the store's key space, so
-//! once the store outgrew sled's page cache (64 MiB) each insert paged a leaf back in from
+//! once the store outgrew sled's page cache each insert paged a leaf back in from
 //! disk. Time-ordered ids put new records next to each other, in pages that stay cached
 //! (`raccordo bench`, same machine and cache: 2,400 to 2,850 referrals/s with random ids,
 //! 3,260 to 3,500 with these). An id tells whoever holds it when the record was made, which

@@ -37,7 +37,7 @@ use tokio::sync::watch;
 pub const TREE: &str = "raccordo-v1";
 
 /// The default sled cache for stores opened outside the gateway (commands, benches).
-const DEFAULT_SLED_CACHE: u64 = 64 * 1024 * 1024;
+const DEFAULT_SLED_CACHE: u64 = 32 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
