@@ -97,8 +97,16 @@ impl Staging {
         let worker = Arc::clone(&staging);
         match std::thread::Builder::new()
             .name("raccordo-apply".into())
-            .spawn(move || worker.run(&db, &tree))
-        {
+            .spawn(move || {
+                // A panic in sled must not leave requests waiting for a flush that will never
+                // come: the store fails instead, and every waiter is told.
+                let run = std::panic::AssertUnwindSafe(|| worker.run(&db, &tree));
+                if std::panic::catch_unwind(run).is_err() {
+                    worker.fail(&StoreError::Unsupported(
+                        "the store's apply thread stopped".into(),
+                    ));
+                }
+            }) {
             Ok(handle) => {
                 if let Ok(mut t) = staging.thread.lock() {
                     *t = Some(handle);
