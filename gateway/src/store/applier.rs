@@ -121,7 +121,13 @@ impl Staging {
 
     /// Stages one write's changes, which end at sequence number `last`. The caller holds the
     /// writer lock, so writes are staged in the order of their sequence numbers.
+    /// Refused once the store has failed or been closed: nothing would make the write durable.
     pub(super) fn stage(&self, ops: Vec<Op>, last: u64) -> Result<(), StoreError> {
+        // Held throughout, so that `stop` cannot slip in between the check and the staging.
+        let mut s = self.signal.lock().map_err(|_| StoreError::Poisoned)?;
+        if s.stop {
+            return Err(StoreError::Durability);
+        }
         {
             let mut o = self.overlay.write().map_err(|_| StoreError::Poisoned)?;
             if o.failed {
@@ -132,7 +138,6 @@ impl Staging {
             }
             o.pending_last = last;
         }
-        let mut s = self.signal.lock().map_err(|_| StoreError::Poisoned)?;
         s.staged = true;
         s.writes += 1;
         self.wake.notify_one();

@@ -301,6 +301,11 @@ mod tests {
         }
         assert_eq!(store.keys_with_prefix(b"n/").unwrap().len(), 201);
         store.close().unwrap();
+        let after_close = store.write(|txn| -> Result<(), StoreError> { txn.put(b"n/late", &0) });
+        assert!(
+            matches!(after_close, Err(StoreError::Durability)),
+            "a closed store refuses writes instead of leaving them waiting"
+        );
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get::<u32>(b"n/last").unwrap(), Some(199));
