@@ -34,8 +34,6 @@ struct Overlay {
     pending_last: u64,
     /// The group the apply thread is putting into sled now.
     applying: Option<Arc<Changes>>,
-    /// Set when sled refused a write or a flush: from then on nothing more is staged.
-    failed: bool,
 }
 
 /// How long a group may wait to grow as large as the one before it.
@@ -53,8 +51,6 @@ struct Signal {
     /// Writes staged since the apply thread last took a group.
     writes: usize,
     stop: bool,
-    /// The highest sequence number on disk.
-    durable: u64,
 }
 
 pub(super) struct Staging {
@@ -85,10 +81,7 @@ impl Staging {
                 pending_last: durable_seq,
                 ..Overlay::default()
             }),
-            signal: Mutex::new(Signal {
-                durable: durable_seq,
-                ..Signal::default()
-            }),
+            signal: Mutex::new(Signal::default()),
             wake: Condvar::new(),
             round: Condvar::new(),
             durable_tx,
@@ -125,14 +118,11 @@ impl Staging {
     pub(super) fn stage(&self, ops: Vec<Op>, last: u64) -> Result<(), StoreError> {
         // Held throughout, so that `stop` cannot slip in between the check and the staging.
         let mut s = self.signal.lock().map_err(|_| StoreError::Poisoned)?;
-        if s.stop {
+        if s.stop || self.has_failed() {
             return Err(StoreError::Durability);
         }
         {
             let mut o = self.overlay.write().map_err(|_| StoreError::Poisoned)?;
-            if o.failed {
-                return Err(StoreError::Durability);
-            }
             for (k, v) in ops {
                 o.pending.insert(k, v);
             }
@@ -177,17 +167,15 @@ impl Staging {
     /// Waits until everything staged so far is in sled and on disk. The caller holds the writer
     /// lock, so nothing new is staged meanwhile.
     pub(super) fn drain(&self) -> Result<(), StoreError> {
-        let target = {
-            let o = self.overlay.read().map_err(|_| StoreError::Poisoned)?;
-            if o.failed {
-                return Err(StoreError::Durability);
-            }
-            o.pending_last
-        };
+        let target = self
+            .overlay
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .pending_last;
         let mut s = self.signal.lock().map_err(|_| StoreError::Poisoned)?;
         s.staged = true;
         self.wake.notify_one();
-        while s.durable < target {
+        while self.durable_tx.borrow().seq < target {
             if self.has_failed() {
                 return Err(StoreError::Durability);
             }
@@ -215,15 +203,13 @@ impl Staging {
         }
     }
 
+    /// Set when sled refused a write or a flush: from then on nothing more is staged.
     fn has_failed(&self) -> bool {
-        self.overlay.read().map(|o| o.failed).unwrap_or(true)
+        self.durable_tx.borrow().failed
     }
 
     fn fail(&self, e: &StoreError) {
         tracing::error!(error = %e, "the store could not write or flush; refusing writes");
-        if let Ok(mut o) = self.overlay.write() {
-            o.failed = true;
-        }
         self.durable_tx.send_modify(|d| d.failed = true);
         self.round.notify_all();
     }
@@ -259,9 +245,8 @@ impl Staging {
             match self.apply_round(db, tree) {
                 Ok(Some(last)) => {
                     self.durable_tx.send_modify(|d| d.seq = d.seq.max(last));
-                    if let Ok(mut s) = self.signal.lock() {
-                        s.durable = s.durable.max(last);
-                    }
+                    // Under the lock `drain` checks under, so its wait cannot miss this.
+                    let _signal = self.signal.lock();
                     self.round.notify_all();
                 }
                 Ok(None) => {}
@@ -270,6 +255,8 @@ impl Staging {
                     return;
                 }
             }
+            // A write staged during the round set `staged` again, so the loop comes back for
+            // it; after `stop`, the loop ends only once nothing is left.
             let more = self
                 .overlay
                 .read()
@@ -277,9 +264,6 @@ impl Staging {
                 .unwrap_or(false);
             if stop && !more {
                 break;
-            }
-            if more && let Ok(mut s) = self.signal.lock() {
-                s.staged = true;
             }
         }
     }
@@ -289,7 +273,7 @@ impl Staging {
     fn apply_round(&self, db: &sled::Db, tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
         let (group, last) = {
             let mut o = self.overlay.write().map_err(|_| StoreError::Poisoned)?;
-            if o.pending.is_empty() || o.failed {
+            if o.pending.is_empty() {
                 return Ok(None);
             }
             let group = Arc::new(std::mem::take(&mut o.pending));

@@ -331,14 +331,11 @@ impl Read for WriteTxn<'_> {
     }
 
     fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        match &self.reader {
-            TxnReader::Sled(s) => s.keys_with_prefix(prefix),
-            TxnReader::Postgres(s) => Ok(s
-                .range(prefix, prefix, usize::MAX, false)?
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect()),
-        }
+        let rows = match &self.reader {
+            TxnReader::Sled(s) => s.range(prefix, prefix, usize::MAX, false)?,
+            TxnReader::Postgres(s) => s.range(prefix, prefix, usize::MAX, false)?,
+        };
+        Ok(rows.into_iter().map(|(k, _)| k).collect())
     }
 }
 

@@ -153,12 +153,6 @@ impl SledStore {
         Ok(out)
     }
 
-    pub(super) fn keys_with_prefix(&self, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.merged(prefix, prefix)?
-            .map(|item| item.map(|(k, _)| k))
-            .collect()
-    }
-
     pub(super) fn visit_prefix(
         &self,
         prefix: &[u8],
