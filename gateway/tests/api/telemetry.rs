@@ -1,27 +1,63 @@
 //! Request spans continue the caller's W3C trace and reach an OTLP/HTTP collector when one is
 //! configured. The collector here is a plain HTTP endpoint that keeps what it receives.
+//!
+//! The subscriber and tracer provider are process-wide, so the check runs in a process of its
+//! own (this test binary again, running the ignored `telemetry_child`). In the shared test
+//! process every other test's requests filled the exporter's batches and queue, and the
+//! caller's span could be dropped or lost in an oversized export.
 
 use crate::harness::TestApp;
 use actix_web::{App, HttpServer, web};
 use raccordo_gateway::config::{LogFormat, TelemetrySettings};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
+const CHILD: &str = "RACCORDO_TELEMETRY_CHILD";
+
+#[test]
+fn request_spans_join_the_callers_trace_and_are_exported() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "telemetry::telemetry_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the telemetry check failed in its own process:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The body of the test above; does nothing unless that test starts it.
 #[tokio::test]
-async fn request_spans_join_the_callers_trace_and_are_exported() {
+#[ignore = "run in a process of its own by request_spans_join_the_callers_trace_and_are_exported"]
+async fn telemetry_child() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
     let received: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
     let sink = Arc::clone(&received);
     let collector = HttpServer::new(move || {
         let sink = Arc::clone(&sink);
-        App::new().route(
-            "/v1/traces",
-            web::post().to(move |body: web::Bytes| {
-                let sink = Arc::clone(&sink);
-                async move {
-                    sink.lock().unwrap().push(body.to_vec());
-                    actix_web::HttpResponse::Ok().finish()
-                }
-            }),
-        )
+        // A real collector takes large batches; 256 kB (actix's default) would refuse some.
+        App::new()
+            .app_data(web::PayloadConfig::new(64 << 20))
+            .route(
+                "/v1/traces",
+                web::post().to(move |body: web::Bytes| {
+                    let sink = Arc::clone(&sink);
+                    async move {
+                        sink.lock().unwrap().push(body.to_vec());
+                        actix_web::HttpResponse::Ok().finish()
+                    }
+                }),
+            )
     })
     .workers(1)
     .bind(("127.0.0.1", 0))
