@@ -163,8 +163,12 @@ impl Session {
     }
 
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.try_get(key)?)
+    }
+
+    fn try_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, tokio_postgres::Error> {
         let row = block_on(self.client.query_opt(&self.get, &[&key]))?;
-        Ok(row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()?)
+        row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()
     }
 
     pub(super) fn range(
@@ -174,6 +178,16 @@ impl Session {
         limit: usize,
         values: bool,
     ) -> Result<Rows, StoreError> {
+        Ok(self.try_range(prefix, start, limit, values)?)
+    }
+
+    fn try_range(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        limit: usize,
+        values: bool,
+    ) -> Result<Rows, tokio_postgres::Error> {
         let end = super::prefix_end(prefix).unwrap_or_else(|| TOP.to_vec());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let statement = if values {
@@ -324,22 +338,42 @@ impl PgStore {
         ))
     }
 
-    /// A reading session, reconnecting one that the server closed.
-    fn reader(&self) -> Result<Arc<Session>, StoreError> {
+    /// A reading session and its slot, reconnecting one known to be closed.
+    fn reader(&self) -> Result<(usize, Arc<Session>), StoreError> {
         let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
         let mut slot = self.readers[i].lock().map_err(|_| StoreError::Poisoned)?;
         match slot.as_ref() {
-            Some(s) if !s.client.is_closed() => Ok(Arc::clone(s)),
+            Some(s) if !s.client.is_closed() => Ok((i, Arc::clone(s))),
             _ => {
                 let s = Arc::new(self.connector.session()?);
                 *slot = Some(Arc::clone(&s));
-                Ok(s)
+                Ok((i, s))
             }
         }
     }
 
+    /// Runs a read, and once more on a new connection when the first one turns out to be lost.
+    /// A server restart or a terminated backend is only noticed by the next query on each
+    /// pooled connection; a read is safe to repeat, so no request fails for it.
+    fn read<T>(
+        &self,
+        op: impl Fn(&Session) -> Result<T, tokio_postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let (i, session) = self.reader()?;
+        match op(&session) {
+            Err(e) if connection_lost(&e) => {
+                tracing::warn!(error = %StoreError::from(e), "a PostgreSQL reading connection was lost; reconnecting");
+                let fresh = Arc::new(self.connector.session()?);
+                *self.readers[i].lock().map_err(|_| StoreError::Poisoned)? =
+                    Some(Arc::clone(&fresh));
+                Ok(op(&fresh)?)
+            }
+            r => Ok(r?),
+        }
+    }
+
     pub(super) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.reader()?.get(key)
+        self.read(|s| s.try_get(key))
     }
 
     pub(super) fn range(
@@ -349,7 +383,7 @@ impl PgStore {
         limit: usize,
         values: bool,
     ) -> Result<Rows, StoreError> {
-        self.reader()?.range(prefix, start, limit, values)
+        self.read(|s| s.try_range(prefix, start, limit, values))
     }
 
     pub(super) fn visit_prefix(
@@ -357,10 +391,9 @@ impl PgStore {
         prefix: &[u8],
         mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let reader = self.reader()?;
         let mut start = prefix.to_vec();
         loop {
-            let page = reader.range(prefix, &start, 5_000, true)?;
+            let page = self.range(prefix, &start, 5_000, true)?;
             let Some((last, _)) = page.last() else {
                 return Ok(());
             };
@@ -386,10 +419,27 @@ impl PgStore {
             let client = self.connector.connect(None)?;
             *slot = Some(Writer::prepare(client)?);
         }
+        let begun = match slot.as_ref().map(begin) {
+            Some(Err(e)) if connection_lost(&e) => {
+                // Nothing was written on a connection that died before the transaction began,
+                // so beginning again on a new one is safe; a loss later is not retried, as the
+                // COMMIT may have been applied (the caller retries with its idempotency key).
+                tracing::warn!(error = %StoreError::from(e), "the PostgreSQL writing connection was lost; reconnecting");
+                *slot = None;
+                let client = self.connector.connect(None)?;
+                *slot = Some(Writer::prepare(client)?);
+                slot.as_ref().map(begin)
+            }
+            other => other,
+        };
         let Some(writer) = slot.as_ref() else {
             return Err(StoreError::Postgres("no connection".into()).into());
         };
-        let result = self.write_in(writer, f, then);
+        let result = match begun {
+            Some(Ok((seq, head))) => self.write_in(writer, &seq, head.as_deref(), f, then),
+            Some(Err(e)) => Err(StoreError::from(e).into()),
+            None => Err(StoreError::Postgres("no connection".into()).into()),
+        };
         if result.is_err() && !writer.session.client.is_closed() {
             // Ends the transaction if it is still open; harmless when it is not.
             let _ = block_on(writer.session.client.batch_execute("ROLLBACK"));
@@ -397,9 +447,13 @@ impl PgStore {
         result
     }
 
+    /// The write itself, in the transaction `begin` opened with the counter and audit head it
+    /// locked and read.
     fn write_in<T, E>(
         &self,
         writer: &Writer,
+        seq: &[u8],
+        head: Option<&[u8]>,
         f: impl FnOnce(&mut WriteTxn<'_>) -> Result<T, E>,
         then: impl FnOnce(&T),
     ) -> Result<(T, u64), E>
@@ -407,19 +461,7 @@ impl PgStore {
         E: From<StoreError>,
     {
         let client = &writer.session.client;
-        let (begun, locked, head) = block_on(futures_util::future::join3(
-            client.batch_execute("BEGIN"),
-            client.query_one(&writer.lock, &[&keys::META_SEQ]),
-            client.query_opt(&writer.session.get, &[&keys::META_AUDIT_HEAD]),
-        ));
-        begun.map_err(StoreError::from)?;
-        let seq: Vec<u8> = locked
-            .and_then(|r| r.try_get(0))
-            .map_err(StoreError::from)?;
-        let head: Option<Vec<u8>> = head
-            .and_then(|r| r.map(|r| r.try_get(0)).transpose())
-            .map_err(StoreError::from)?;
-        let (last_seq, audit_head) = super::decode_meta(Some(&seq), head.as_deref())?;
+        let (last_seq, audit_head) = super::decode_meta(Some(seq), head)?;
         // Committed by whichever gateway wrote it, so durable: no need to wait for its notice.
         self.durable.send_if_modified(|d| raise(d, last_seq));
         let mut txn = WriteTxn::new(TxnReader::Postgres(&writer.session), last_seq, audit_head);
@@ -455,6 +497,30 @@ impl Drop for PgStore {
             runtime.shutdown_background();
         }
     }
+}
+
+/// Opens a write's transaction: takes the counter's row lock and reads the counter and the audit
+/// head under it.
+fn begin(writer: &Writer) -> Result<(Vec<u8>, Option<Vec<u8>>), tokio_postgres::Error> {
+    let client = &writer.session.client;
+    let (begun, locked, head) = block_on(futures_util::future::join3(
+        client.batch_execute("BEGIN"),
+        client.query_one(&writer.lock, &[&keys::META_SEQ]),
+        client.query_opt(&writer.session.get, &[&keys::META_AUDIT_HEAD]),
+    ));
+    begun?;
+    let seq: Vec<u8> = locked?.try_get(0)?;
+    let head: Option<Vec<u8>> = head?.map(|r| r.try_get(0)).transpose()?;
+    Ok((seq, head))
+}
+
+/// Whether an error means the connection is gone (closed, broken, or ended by the server's
+/// operator: SQLSTATE class 57P) rather than a failed statement.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed()
+        || e.as_db_error()
+            .is_some_and(|d| d.code().code().starts_with("57P"))
+        || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
 }
 
 fn raise(d: &mut Durable, seq: u64) -> bool {
