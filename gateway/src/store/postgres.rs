@@ -37,7 +37,18 @@ impl From<tokio_postgres::Error> for StoreError {
         // The server's message and code only: a DbError's detail can quote the values of a row.
         match e.as_db_error() {
             Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
-            None => StoreError::Postgres(e.to_string()),
+            // With its causes: "error performing TLS handshake" alone does not say that the
+            // certificate's issuer is unknown. These are transport errors, never row data.
+            None => {
+                let mut message = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    message.push_str(": ");
+                    message.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                StoreError::Postgres(message)
+            }
         }
     }
 }
@@ -305,6 +316,26 @@ impl PgStore {
             tls,
             runtime: runtime.handle().clone(),
         });
+        match Self::start(connector, pool_size) {
+            Ok((mut store, receiver)) => {
+                store.runtime = Some(runtime);
+                Ok((store, receiver))
+            }
+            Err(e) => {
+                // Dropping a runtime blocks, which panics inside the caller's async context
+                // (`raccordo serve` builds the gateway in one): a server that is down or a
+                // certificate that does not verify must end in this error, not a panic.
+                runtime.shutdown_background();
+                Err(e)
+            }
+        }
+    }
+
+    /// Connects, migrates and opens the pool, on the runtime the connector drives.
+    fn start(
+        connector: Arc<Connector>,
+        pool_size: usize,
+    ) -> Result<(PgStore, watch::Receiver<Durable>), StoreError> {
         let client = connector.connect(None)?;
         migrate(&client)?;
         let writer = Writer::prepare(client)?;
@@ -319,7 +350,7 @@ impl PgStore {
         for _ in 0..pool_size.max(1) {
             readers.push(Mutex::new(Some(Arc::new(connector.session()?))));
         }
-        runtime.spawn(follow(
+        connector.runtime.spawn(follow(
             Arc::clone(&connector),
             channel.clone(),
             Arc::clone(&durable),
@@ -332,7 +363,7 @@ impl PgStore {
                 next_reader: AtomicUsize::new(0),
                 channel,
                 durable,
-                runtime: Some(runtime),
+                runtime: None,
             },
             receiver,
         ))

@@ -14,6 +14,7 @@ mod monitoring;
 mod oidc;
 mod ops;
 mod people;
+mod postgres_link;
 mod privacy;
 mod referrals;
 mod scale_out;
