@@ -369,16 +369,18 @@ impl PgStore {
         ))
     }
 
-    /// A reading session and its slot, reconnecting one known to be closed.
-    fn reader(&self) -> Result<(usize, Arc<Session>), StoreError> {
-        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+    /// The session in reader slot `i`, replaced by a new connection when it is closed or is
+    /// the one a query just found `lost` (unless another read has replaced it already).
+    fn reader(&self, i: usize, lost: Option<&Arc<Session>>) -> Result<Arc<Session>, StoreError> {
         let mut slot = self.readers[i].lock().map_err(|_| StoreError::Poisoned)?;
         match slot.as_ref() {
-            Some(s) if !s.client.is_closed() => Ok((i, Arc::clone(s))),
+            Some(s) if !s.client.is_closed() && !lost.is_some_and(|l| Arc::ptr_eq(l, s)) => {
+                Ok(Arc::clone(s))
+            }
             _ => {
                 let s = Arc::new(self.connector.session()?);
                 *slot = Some(Arc::clone(&s));
-                Ok((i, s))
+                Ok(s)
             }
         }
     }
@@ -390,13 +392,12 @@ impl PgStore {
         &self,
         op: impl Fn(&Session) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, StoreError> {
-        let (i, session) = self.reader()?;
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        let session = self.reader(i, None)?;
         match op(&session) {
             Err(e) if connection_lost(&e) => {
                 tracing::warn!(error = %StoreError::from(e), "a PostgreSQL reading connection was lost; reconnecting");
-                let fresh = Arc::new(self.connector.session()?);
-                *self.readers[i].lock().map_err(|_| StoreError::Poisoned)? =
-                    Some(Arc::clone(&fresh));
+                let fresh = self.reader(i, Some(&session))?;
                 Ok(op(&fresh)?)
             }
             r => Ok(r?),
@@ -445,37 +446,36 @@ impl PgStore {
         E: From<StoreError>,
     {
         let mut slot = self.writer.lock().map_err(|_| StoreError::Poisoned)?;
-        if slot.as_ref().is_none_or(|w| w.session.client.is_closed()) {
-            *slot = None;
-            let client = self.connector.connect(None)?;
-            *slot = Some(Writer::prepare(client)?);
-        }
-        let begun = match slot.as_ref().map(begin) {
-            Some(Err(e)) if connection_lost(&e) => {
+        let writer = match slot.take() {
+            Some(w) if !w.session.client.is_closed() => w,
+            _ => self.open_writer()?,
+        };
+        let (writer, begun) = match begin(&writer) {
+            Err(e) if connection_lost(&e) => {
                 // Nothing was written on a connection that died before the transaction began,
                 // so beginning again on a new one is safe; a loss later is not retried, as the
                 // COMMIT may have been applied (the caller retries with its idempotency key).
                 tracing::warn!(error = %StoreError::from(e), "the PostgreSQL writing connection was lost; reconnecting");
-                *slot = None;
-                let client = self.connector.connect(None)?;
-                *slot = Some(Writer::prepare(client)?);
-                slot.as_ref().map(begin)
+                let fresh = self.open_writer()?;
+                let begun = begin(&fresh);
+                (fresh, begun)
             }
-            other => other,
+            begun => (writer, begun),
         };
-        let Some(writer) = slot.as_ref() else {
-            return Err(StoreError::Postgres("no connection".into()).into());
-        };
+        let writer = slot.insert(writer);
         let result = match begun {
-            Some(Ok((seq, head))) => self.write_in(writer, &seq, head.as_deref(), f, then),
-            Some(Err(e)) => Err(StoreError::from(e).into()),
-            None => Err(StoreError::Postgres("no connection".into()).into()),
+            Ok((seq, head)) => self.write_in(writer, &seq, head.as_deref(), f, then),
+            Err(e) => Err(StoreError::from(e).into()),
         };
         if result.is_err() && !writer.session.client.is_closed() {
             // Ends the transaction if it is still open; harmless when it is not.
             let _ = block_on(writer.session.client.batch_execute("ROLLBACK"));
         }
         result
+    }
+
+    fn open_writer(&self) -> Result<Writer, StoreError> {
+        Writer::prepare(self.connector.connect(None)?)
     }
 
     /// The write itself, in the transaction `begin` opened with the counter and audit head it
